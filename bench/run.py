@@ -1,0 +1,205 @@
+"""CPU per request and added latency: tokenrelay against a naive static-token proxy, one run on loopback.
+
+Every process gets its own port on 127.0.0.1: the backends (upstream API + token endpoint), the naive proxy, and
+tokenrelay (``tokenrelay serve`` with a generated config, all default features on: access log, metrics, request
+ids, 401 replay buffering). The load generator is this process. CPU is read from /proc for the proxy process only
+(user + system time over the measured phase), so the load generator's own cost does not count; latency is
+measured at the client, and "added" means minus the median of the same load sent straight to the upstream.
+
+Usage: python bench/run.py [--requests 20000] [--concurrency 32] [--body-bytes 0]
+Bounded: each phase stops after --requests requests or --max-seconds, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "bench-token-0123456789abcdef"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    cpu_seconds: float | None
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        return None if self.cpu_seconds is None else self.cpu_seconds / self.requests * 1e6
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def start(args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+
+
+async def wait_ready(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+async def load(
+    url: str, *, requests: int, concurrency: int, body: bytes, max_seconds: float
+) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    remaining = requests
+    deadline = time.monotonic() + max_seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal remaining, errors
+            while remaining > 0 and time.monotonic() < deadline:
+                remaining -= 1
+                started = time.perf_counter()
+                method = "POST" if body else "GET"
+                async with session.request(method, url, data=body or None) as response:
+                    await response.read()
+                    if response.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors
+
+
+async def measure(name: str, url: str, pid: int | None, options: argparse.Namespace) -> Phase:
+    body = b"x" * options.body_bytes
+    await load(url, requests=min(2000, options.requests), concurrency=options.concurrency, body=body, max_seconds=20)
+    cpu_before = cpu_seconds(pid) if pid else None
+    started = time.perf_counter()
+    latencies, errors = await load(
+        url, requests=options.requests, concurrency=options.concurrency, body=body, max_seconds=options.max_seconds
+    )
+    elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before if pid and cpu_before is not None else None
+    cuts = statistics.quantiles(latencies, n=100)
+    return Phase(name, len(latencies), errors, elapsed, cpu, cuts[49] * 1e3, cuts[98] * 1e3)
+
+
+def tokenrelay_config(directory: Path, port: int, admin_port: int, upstream_port: int, token_port: int) -> Path:
+    config = {
+        "listen": {"host": "127.0.0.1", "port": port},
+        "admin": {"host": "127.0.0.1", "port": admin_port},
+        "profiles": {
+            "bench": {
+                "client": {"id": "bench-client", "secret": "bench-secret"},
+                "auth": {"token_host": f"http://127.0.0.1:{token_port}", "token_path": "/token"},
+            }
+        },
+        "routes": [
+            {
+                "name": "bench",
+                "match": {"path_prefix": "/"},
+                "upstream": f"http://127.0.0.1:{upstream_port}/",
+                "profile": "bench",
+            }
+        ],
+    }
+    path = directory / "tokenrelay.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def main(options: argparse.Namespace) -> int:
+    ports = {name: free_port() for name in ("upstream", "token", "naive", "relay", "admin")}
+    processes: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            processes.append(
+                start([sys.executable, str(HERE / "backends.py"), str(ports["upstream"]), str(ports["token"])])
+            )
+            upstream = f"http://127.0.0.1:{ports['upstream']}"
+            await wait_ready(upstream + "/ping")
+            naive = start([sys.executable, str(HERE / "naive_proxy.py"), str(ports["naive"]), upstream, TOKEN])
+            processes.append(naive)
+            config = tokenrelay_config(Path(tmp), ports["relay"], ports["admin"], ports["upstream"], ports["token"])
+            log = open(Path(tmp) / "tokenrelay.log", "wb")
+            relay = subprocess.Popen(
+                [sys.executable, "-m", "tokenrelay", "serve", "--config", str(config), *options.tokenrelay_arg],
+                stdout=log, stderr=log,
+            )  # fmt: skip
+            processes.append(relay)
+            await wait_ready(f"http://127.0.0.1:{ports['naive']}/ping")
+            await wait_ready(f"http://127.0.0.1:{ports['relay']}/ping")
+            phases = [
+                await measure("direct (no proxy)", upstream + "/items?page=1", None, options),
+                await measure("naive proxy", f"http://127.0.0.1:{ports['naive']}/items?page=1", naive.pid, options),
+                await measure("tokenrelay", f"http://127.0.0.1:{ports['relay']}/items?page=1", relay.pid, options),
+            ]
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=10)
+    report(phases, options)
+    return 0 if all(p.errors == 0 for p in phases) else 1
+
+
+def report(phases: list[Phase], options: argparse.Namespace) -> None:
+    direct = phases[0]
+    print(f"{options.requests} requests per phase, concurrency {options.concurrency}, body {options.body_bytes} B")
+    print(f"{'phase':<20}{'req/s':>10}{'CPU µs/req':>12}{'p50 ms':>9}{'p99 ms':>9}{'added p50 ms':>14}{'errors':>8}")
+    for phase in phases:
+        cpu = f"{phase.cpu_us_per_request:.0f}" if phase.cpu_us_per_request is not None else "-"
+        added = phase.p50_ms - direct.p50_ms
+        print(
+            f"{phase.name:<20}{phase.requests / phase.seconds:>10.0f}{cpu:>12}{phase.p50_ms:>9.2f}"
+            f"{phase.p99_ms:>9.2f}{added:>14.2f}{phase.errors:>8}"
+        )
+    naive, relay = phases[1].cpu_us_per_request, phases[2].cpu_us_per_request
+    if naive and relay:
+        print(f"tokenrelay / naive CPU per request: {relay / naive:.2f}x (target <= 1.20x)")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--body-bytes", type=int, default=0)
+    parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument("--tokenrelay-arg", action="append", default=[], help="extra argument for `tokenrelay serve`")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))
