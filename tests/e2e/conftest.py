@@ -1,0 +1,53 @@
+"""Fixtures of the end-to-end suite: a real, independent authorization server and a protected API.
+
+* ``oidc_provider`` (session): node-oidc-provider (``idp/server.mjs``) on 127.0.0.1, a free port, with one
+  client-credentials client per client authentication method, three resources (JWT, short-lived JWT,
+  opaque) and revocation + introspection. See :mod:`tests.e2e.harness`.
+* ``protected_api`` (per test): :mod:`tests.e2e.protected_api` on 127.0.0.1, trusting only that provider.
+
+Both are documented, with examples, in ``docs/e2e.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pytest_aiohttp import AiohttpServer
+
+from tests.e2e.harness import (
+    OPAQUE_RESOURCE,
+    RESOURCE,
+    SHORT_LIVED_RESOURCE,
+    OidcProvider,
+    ProtectedApi,
+    make_clients,
+    require_node,
+    start_oidc_provider,
+)
+from tests.e2e.protected_api import SEEN, ProtectedApiConfig, create_app
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """One oidc-provider for the whole session (start-up costs about a second)."""
+    require_node()
+    clients, api_client = make_clients()
+    with start_oidc_provider(tmp_path_factory.mktemp("oidc-provider"), clients, api_client) as (_, provider):
+        yield provider
+
+
+@pytest.fixture
+async def protected_api(oidc_provider: OidcProvider, aiohttp_server: AiohttpServer) -> ProtectedApi:
+    """The protected API on 127.0.0.1, accepting tokens for all three of the provider's resources."""
+    config = ProtectedApiConfig(
+        issuer=oidc_provider.issuer,
+        jwks_uri=oidc_provider.jwks_uri,
+        introspection_endpoint=oidc_provider.introspection_endpoint,
+        resources=(RESOURCE, SHORT_LIVED_RESOURCE, OPAQUE_RESOURCE),
+        client_id=oidc_provider.api_client.client_id,
+        client_secret=oidc_provider.api_client.secret or "",
+    )
+    app = create_app(config)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return ProtectedApi(url=str(server.make_url("/")), config=config, seen=app[SEEN])
