@@ -1,0 +1,138 @@
+"""Fixtures for the admin API: a real token endpoint on 127.0.0.1, the real runtime, cache and metrics.
+
+The token endpoint's behaviour is switchable per test (``idp.mode``) so that readiness can be driven through
+every state with the real ``TokenCache`` deciding what is permanent and what is not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from tokenrelay.admin import create_admin_app
+from tokenrelay.metrics import Metrics
+from tokenrelay.runtime import RuntimeHolder, compile_runtime
+from tokenrelay.settings import Settings
+from tokenrelay.tokens import TokenCache
+
+#: The access token the test IdP issues; tests assert it never appears in admin output.
+ISSUED_TOKEN = "admin-test-access-token-5f0c2b9e"
+CLIENT_SECRET = "admin-test-client-secret-77aa"
+
+_AIOHTTP_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.client", "aiohttp.web", "aiohttp.internal")
+
+
+@pytest.fixture(autouse=True, name="_restore_logging")
+def _restore_logging_fixture() -> Iterator[None]:
+    """Undo ``configure_logging``: root handlers and level, aiohttp loggers, structlog config and context."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    saved = {name: (logging.getLogger(name).level, logging.getLogger(name).disabled) for name in _AIOHTTP_LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, (saved_level, disabled) in saved.items():
+        logging.getLogger(name).setLevel(saved_level)
+        logging.getLogger(name).disabled = disabled
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+@dataclass
+class FakeIdP:
+    """A token endpoint whose answer is chosen by ``mode``: ``ok``, ``invalid_client`` or ``down`` (HTTP 503)."""
+
+    server: TestServer
+    mode: str = "ok"
+    requests: int = 0
+    expires_in: int = 300
+
+
+@dataclass
+class AdminStack:
+    idp: FakeIdP
+    holder: RuntimeHolder
+    cache: TokenCache
+    metrics: Metrics
+    settings: Settings
+    clock: Clock
+    extra: dict[str, object] = field(default_factory=dict)
+
+    async def fetch(self, profile: str) -> None:
+        """Have the cache fetch (or try to fetch) the profile's token, as a prefetch or a request would."""
+        binding = self.holder.current.bindings[profile]
+        await self.cache.get(binding.key, binding.fetch, binding.policy)
+
+
+class Clock:
+    """The cache's monotonic clock, advanced by hand so expiry needs no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(name="idp")
+async def _idp_fixture(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> FakeIdP:
+    state: dict[str, FakeIdP] = {}
+
+    async def token(request: web.Request) -> web.Response:
+        idp = state["idp"]
+        idp.requests += 1
+        await request.read()
+        if idp.mode == "invalid_client":
+            return web.json_response({"error": "invalid_client"}, status=401)
+        if idp.mode == "down":
+            return web.json_response({"error": "temporarily_unavailable"}, status=503)
+        body = {"access_token": ISSUED_TOKEN, "token_type": "Bearer", "expires_in": idp.expires_in}
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_post("/oauth/token", token)
+    state["idp"] = FakeIdP(server=await aiohttp_server(app))
+    return state["idp"]
+
+
+def settings_for(idp: FakeIdP, *, api_scope: str = "read") -> Settings:
+    """Two profiles against the fake IdP: ``api`` is prefetched, ``lazy`` is fetched on demand."""
+    auth = {"token_host": str(idp.server.make_url("/")).rstrip("/")}
+    client = {"id": "admin-tests", "secret": CLIENT_SECRET}
+    return Settings(
+        profiles={
+            "api": {"client": client, "auth": auth, "scope": api_scope},
+            "lazy": {"client": client, "auth": auth, "scope": "write", "prefetch": False},
+        },
+        routes=[
+            {"name": "api", "match": {"path_prefix": "/api"}, "upstream": "http://127.0.0.1:9", "profile": "api"},
+        ],
+    )
+
+
+@pytest.fixture(name="stack")
+async def _stack_fixture(idp: FakeIdP) -> AsyncIterator[AdminStack]:
+    clock = Clock()
+    metrics = Metrics(version="0.0.0-test")
+    cache = TokenCache(clock=clock)
+    settings = settings_for(idp)
+    async with aiohttp.ClientSession() as session:
+        runtime = await compile_runtime(settings, session=session, previous=None, metrics=metrics)
+        holder = RuntimeHolder(runtime, session=session, cache=cache, metrics=metrics)
+        yield AdminStack(idp=idp, holder=holder, cache=cache, metrics=metrics, settings=settings, clock=clock)
+        await holder.aclose()
+        await cache.aclose()
+
+
+@pytest.fixture(name="admin")
+async def _admin_fixture(
+    stack: AdminStack, aiohttp_client: Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
+) -> TestClient[web.Request, web.Application]:
+    return await aiohttp_client(create_admin_app(holder=stack.holder, cache=stack.cache, metrics=stack.metrics))
