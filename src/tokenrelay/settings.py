@@ -9,11 +9,17 @@ Profiles carry a grant-core configuration (``client``/``auth``/``options``/``htt
 simple-oauth2's camelCase keys), validated by the grant core's own models so there is one source of truth, plus
 what only a long-running proxy needs: where the secret comes from (``secret_file`` is re-read on change, for
 Kubernetes secret rotation) and the token request parameters shared by every route of the profile.
+
+``build_settings`` is the one constructor that applies the source order (``tokenrelay.config_loader`` reads the
+file and reports errors); ``redacted`` is the printable form with every secret replaced by ``***``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,9 +35,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tokenrelay.grant.config import validate_config
+from tokenrelay.grant.errors import ConfigError
 
 __all__ = [
+    "REDACTED",
     "AccessSettings",
     "AdminSettings",
     "ByteSize",
@@ -46,12 +57,35 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "TimeoutSettings",
+    "build_settings",
+    "redacted",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+#: Where a profile's client secret may come from, in both key spellings (snake_case and simple-oauth2's camelCase).
+_SECRET_KEYS = ("secret",)
+_SECRET_FILE_KEYS = ("secret_file", "secretFile")
+_SECRET_ENV_KEYS = ("secret_env", "secretEnv")
+#: Keys whose values ``redacted()`` replaces, compared lower-case with ``-`` read as ``_``.
+_SENSITIVE_KEYS = frozenset(
+    {
+        "secret",
+        "client_secret",
+        "private_key",
+        "privatekey",
+        "password",
+        "authorization",
+        "proxy_authorization",
+        "access_token",
+        "refresh_token",
+        "api_keys",
+        "x_tokenrelay_key",
+    }
+)
+REDACTED = "***"
 
 
 def _parse_duration(value: object) -> object:
@@ -61,9 +95,7 @@ def _parse_duration(value: object) -> object:
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError(
-                f"not a duration: {value!r} (use e.g. 250ms, 30s, 5m, 1h or a number of seconds)"
-            )
+            raise ValueError(f"not a duration: {value!r} (use e.g. 250ms, 30s, 5m, 1h or a number of seconds)")
         return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     return value
 
@@ -148,10 +180,60 @@ class ProfileSettings(_Section):
     @field_validator("client")
     @classmethod
     def _one_secret_source(cls, client: dict[str, Any]) -> dict[str, Any]:
-        sources = [k for k in ("secret", "secret_file", "secret_env") if client.get(k) is not None]
+        sources = [k for k in (*_SECRET_KEYS, *_SECRET_FILE_KEYS, *_SECRET_ENV_KEYS) if client.get(k) is not None]
         if len(sources) > 1:
             raise ValueError(f"give only one of secret, secret_file, secret_env (got {', '.join(sources)})")
         return client
+
+    @model_validator(mode="after")
+    def _grant_config_is_valid(self) -> ProfileSettings:
+        """Validate the grant part with the grant core's own models, so there is one source of truth.
+
+        A secret that comes from a file or the environment is not read here (validation must not do I/O);
+        a stand-in takes its place, and the loader resolves the real one afterwards.
+        """
+        stand_in = "stand-in" if self.secret_file is not None or self.secret_env is not None else None
+        try:
+            validate_config(self.grant_mapping(secret=stand_in))
+        except ConfigError as exc:
+            fields = tuple((error.path, error.message) for error in exc.errors)
+            raise PydanticCustomError("grant_config", "{summary}", {"summary": str(exc), "fields": fields}) from exc
+        return self
+
+    @property
+    def secret_file(self) -> Path | None:
+        """``client.secret_file``: a file holding the client secret, re-read when it changes."""
+        value = _first(self.client, _SECRET_FILE_KEYS)
+        return None if value is None else Path(str(value))
+
+    @property
+    def secret_env(self) -> str | None:
+        """``client.secret_env``: the name of an environment variable holding the client secret."""
+        value = _first(self.client, _SECRET_ENV_KEYS)
+        return None if value is None else str(value)
+
+    def grant_mapping(self, *, secret: str | None = None) -> dict[str, Any]:
+        """The grant core's configuration of this profile; ``secret`` (resolved by the caller) replaces the sources."""
+        drop = {*_SECRET_FILE_KEYS, *_SECRET_ENV_KEYS}
+        client = {key: value for key, value in self.client.items() if key not in drop}
+        if secret is not None:
+            for key in _SECRET_KEYS:
+                client.pop(key, None)
+            client["secret"] = secret
+        return {"client": client, "auth": dict(self.auth), "options": dict(self.options), "http": dict(self.http)}
+
+    def token_params(self) -> dict[str, object]:
+        """The token request parameters every route of this profile sends (``ClientCredentials.get_token``)."""
+        params: dict[str, object] = {}
+        if self.scope is not None:
+            params["scope"] = self.scope if isinstance(self.scope, str) else list(self.scope)
+        if self.audience is not None:
+            params["audience"] = self.audience
+        if self.resource:
+            params["resource"] = list(self.resource)
+        for name, value in self.params.items():
+            params[name] = list(value) if isinstance(value, tuple) else value
+        return params
 
 
 class MatchSettings(_Section):
@@ -229,6 +311,24 @@ class ServerSettings(_Section):
     watch_config: bool = False
     #: Add ``Via`` to requests and responses.
     via: bool = True
+    #: How often the config file is checked for changes when ``watch_config`` is on.
+    watch_interval: Duration = Field(default=2.0, gt=0)
+    #: How often ``secret_file`` / ``private_key_file`` contents are checked for rotation.
+    secret_check_interval: Duration = Field(default=10.0, gt=0)
+
+
+#: The parsed config file of the load in progress (``build_settings``); the file is the lowest-priority source.
+_FILE_DATA: ContextVar[Mapping[str, Any] | None] = ContextVar("tokenrelay_settings_file", default=None)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The already-parsed config file as a settings source (parsing and its errors belong to the loader)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_FILE_DATA.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get() or {})
 
 
 class Settings(BaseSettings):
@@ -250,16 +350,77 @@ class Settings(BaseSettings):
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict)
     routes: tuple[RouteSettings, ...] = ()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The source order, highest priority first: flags (init kwargs) > environment > config file."""
+        return init_settings, env_settings, _FileSource(settings_cls)
+
     @model_validator(mode="after")
     def _routes_are_consistent(self) -> Settings:
+        problems: list[str] = []
         names = [route.name for route in self.routes]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"routes: duplicate route names {duplicates}")
+            problems.append(f"routes: duplicate route names {duplicates}")
+        known = ", ".join(sorted(self.profiles)) or "none defined"
         for index, route in enumerate(self.routes):
             if route.profile is not None and route.profile not in self.profiles:
-                known = ", ".join(sorted(self.profiles)) or "none defined"
-                raise ValueError(
-                    f"routes.{index}.profile: unknown profile {route.profile!r} (known: {known})"
-                )
+                problems.append(f"routes.{index}.profile: unknown profile {route.profile!r} (known: {known})")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+
+@contextmanager
+def _file_data(data: Mapping[str, Any]) -> Iterator[None]:
+    token = _FILE_DATA.set(data)
+    try:
+        yield
+    finally:
+        _FILE_DATA.reset(token)
+
+
+def build_settings(file_data: Mapping[str, Any] | None = None, **flags: Any) -> Settings:
+    """Build the settings from a parsed config file, the environment and the CLI's flags (highest first).
+
+    ``flags`` are nested mappings (``listen={"port": 9000}``) and are merged into the other sources key by key.
+    Raises pydantic's ``ValidationError``; ``tokenrelay.config_loader`` turns it into a list of field paths.
+    """
+    with _file_data(dict(file_data or {})):
+        return Settings(**flags)
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data with every secret replaced by ``***`` (for ``check-config``).
+
+    ``SecretStr`` values are masked, and so is any value under a key that names a credential (``secret``,
+    ``private_key``, ``authorization`` ...), because a profile's grant part is free-form until compiled.
+    """
+    result = _plain(settings.model_dump(mode="python", by_alias=False))
+    assert isinstance(result, dict)
+    return result
+
+
+def _plain(value: object, *, key: str = "") -> object:
+    if key.lower().replace("-", "_") in _SENSITIVE_KEYS and value not in (None, (), [], {}):
+        return REDACTED
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, key=str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _first(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((mapping[key] for key in keys if mapping.get(key) is not None), None)

@@ -1,0 +1,196 @@
+"""The aiohttp applications: the proxy listener's app (which owns the shared services) and the admin app.
+
+Everything long-lived is created in the proxy app's ``cleanup_ctx`` and closed there in reverse order, so a
+startup failure half-way still closes what was opened: two ``ClientSession``s (the upstream one — a pool sized by
+``server.max_connections``, ``auto_decompress=False`` so bodies pass through byte-for-byte, no cookie jar — and
+the IdP one the grant core shares), the ``TokenCache``, the first compiled :class:`~tokenrelay.runtime.Runtime`
+(a config that does not compile fails startup), the reload controller and the proxy handler.
+
+The admin app is served on its own listener (``admin.port``), never under proxied paths, so a route can never
+shadow ``/healthz`` and an upstream can never be reached through the admin port. It admits loopback peers and,
+when ``access.allow_clients`` is set, those networks (the startup check refuses a non-loopback admin listener
+without one of ``allow_clients``/``access.open``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from aiohttp.web_urldispatcher import MatchInfoError
+
+from tokenrelay.admin import create_admin_app
+from tokenrelay.metrics import Metrics
+from tokenrelay.proxy.handler import ProxyHandler
+from tokenrelay.reload import ReloadController
+from tokenrelay.runtime import RuntimeHolder, compile_runtime
+from tokenrelay.settings import Settings
+from tokenrelay.tokens import TokenCache
+from tokenrelay.tracing import idp_trace_config, upstream_trace_config
+
+__all__ = ["SERVICES", "InFlight", "Services", "create_admin_listener_app", "create_proxy_app", "package_version"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class InFlight:
+    """How many proxied requests are being handled; the drain waits for zero (and logs what it had to cut)."""
+
+    __slots__ = ("_idle", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no request is in flight."""
+        await self._idle.wait()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """What both listeners share; lives exactly as long as the proxy app."""
+
+    upstream: aiohttp.ClientSession
+    idp: aiohttp.ClientSession
+    cache: TokenCache
+    metrics: Metrics
+    holder: RuntimeHolder
+    reloader: ReloadController
+    handler: ProxyHandler
+    in_flight: InFlight
+
+
+SERVICES: Final = web.AppKey("tokenrelay_services", Services)
+
+
+def package_version() -> str:
+    """The installed distribution's version (``0+unknown`` from a bare source tree)."""
+    try:
+        return version("tokenrelay")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_proxy_app(
+    settings: Settings,
+    *,
+    config_path: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    metrics: Metrics | None = None,
+) -> web.Application:
+    """The proxy listener's app: every request, whatever its method or target form, goes to the proxy handler."""
+    app = web.Application(middlewares=[_unrouted])
+    app.cleanup_ctx.append(_services_context(settings, config_path, dict(flags or {}), metrics))
+    app.router.add_route("*", "/{tail:.*}", _proxy)
+    return app
+
+
+def create_admin_listener_app(services: Services, settings: Settings) -> web.Application:
+    """H8's admin app for ``services``, restricted to loopback peers and ``access.allow_clients``."""
+    app = create_admin_app(holder=services.holder, cache=services.cache, metrics=services.metrics)
+    app.middlewares.append(_peer_filter(settings.access.allow_clients))
+    return app
+
+
+def _services_context(
+    settings: Settings, config_path: Path | None, flags: dict[str, Any], metrics: Metrics | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        observer = metrics or Metrics(package_version())
+        server = settings.server
+        connector = aiohttp.TCPConnector(limit=server.max_connections, limit_per_host=server.max_connections_per_host)
+        upstream = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=[upstream_trace_config(observer)],
+        )
+        idp = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trace_configs=[idp_trace_config(observer)])
+        cache = TokenCache()
+        try:
+            runtime = await compile_runtime(settings, session=idp, previous=None, metrics=observer)
+            holder = RuntimeHolder(runtime, session=idp, cache=cache, metrics=observer)
+            handler = ProxyHandler(
+                runtime=lambda: holder.current, session=upstream, cache=cache, observer=observer, access=settings.access
+            )
+            reloader = ReloadController(holder, config_path=config_path, flags=flags)
+            app[SERVICES] = Services(
+                upstream=upstream,
+                idp=idp,
+                cache=cache,
+                metrics=observer,
+                holder=holder,
+                reloader=reloader,
+                handler=handler,
+                in_flight=InFlight(),
+            )
+            yield
+            await reloader.aclose()
+            await holder.aclose()
+        finally:
+            await cache.aclose()
+            await upstream.close()
+            await idp.close()
+
+    return services_ctx
+
+
+async def _proxy(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    services.in_flight.enter()
+    try:
+        return await services.handler(request)
+    finally:
+        services.in_flight.leave()
+
+
+@web.middleware
+async def _unrouted(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Targets the router cannot place (``CONNECT host:443``) still reach the proxy handler, which answers them."""
+    if isinstance(request.match_info, MatchInfoError):
+        return await _proxy(request)
+    return await handler(request)
+
+
+def _peer_filter(allowed: Sequence[IPNetwork]) -> Middleware:
+    networks = tuple(allowed)
+
+    @web.middleware
+    async def peer_filter(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not _peer_allowed(request.remote, networks):
+            return web.json_response({"error": "forbidden"}, status=403, headers={"Cache-Control": "no-store"})
+        return await handler(request)
+
+    return peer_filter
+
+
+def _peer_allowed(remote: str | None, networks: tuple[IPNetwork, ...]) -> bool:
+    if remote is None:
+        return False
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False  # a Unix socket peer or garbage: the admin listener is TCP only
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or any(address in network for network in networks)
