@@ -1,0 +1,80 @@
+"""One replay on an upstream 401: when it applies, and keeping the request body so it can be sent twice.
+
+An upstream 401 usually means the token was revoked or expired early (key rotation, clock skew, a restarted
+authorization server). The handler then invalidates exactly that token, fetches a fresh one and replays the
+request **once**; whatever the replay returns is final, so a misconfigured upstream cannot cause a loop.
+
+A body can only be sent twice if it was kept. Bodies up to ``max_replay_body`` are buffered whole (bounded
+memory); a larger body is streamed through — what was already read, then the rest — and its 401 is returned as
+is. ``WWW-Authenticate: Bearer error="insufficient_scope"`` (RFC 6750 §3.1) is a permissions answer, not an
+expired token: a new token would get the same answer, so it is never replayed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import StreamReader
+from multidict import MultiMapping
+
+from tokenrelay.proxy.routing import Route
+
+__all__ = ["RequestBody", "read_body", "wants_replay"]
+
+_INSUFFICIENT_SCOPE: Final = re.compile(r'error\s*=\s*"?insufficient_scope\b', re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBody:
+    """The inbound body, either whole (``complete``: can be sent again) or a head plus the unread rest."""
+
+    head: bytes
+    rest: StreamReader | None  # None when ``head`` is the whole body
+    present: bool  # False for a request without a body (GET): send no body at all
+
+    @property
+    def complete(self) -> bool:
+        return self.rest is None
+
+    def payload(self) -> bytes | AsyncIterator[bytes] | None:
+        """What to hand the client session: the bytes, a stream of head + rest, or nothing."""
+        if not self.present:
+            return None
+        if self.rest is None:
+            return self.head
+        return _chain(self.head, self.rest)
+
+
+async def read_body(content: StreamReader, present: bool, limit: int) -> RequestBody:
+    """Read up to ``limit`` bytes; stop early (memory stays bounded) as soon as the body is known to be larger.
+
+    A negative ``limit`` means "no replay possible": nothing is buffered, the body streams straight through.
+    """
+    if not present:
+        return RequestBody(b"", None, present=False)
+    if limit < 0:
+        return RequestBody(b"", content, present=True)
+    buffer = bytearray()
+    while len(buffer) <= limit:
+        chunk = await content.read(limit + 1 - len(buffer))
+        if not chunk:
+            return RequestBody(bytes(buffer), None, present=True)
+        buffer += chunk
+    return RequestBody(bytes(buffer), content, present=True)
+
+
+async def _chain(head: bytes, rest: StreamReader) -> AsyncIterator[bytes]:
+    if head:
+        yield head
+    async for chunk in rest.iter_any():
+        yield chunk
+
+
+def wants_replay(route: Route, status: int, headers: MultiMapping[str]) -> bool:
+    """Whether an upstream answer asks for a fresh token (before considering whether the body allows it)."""
+    if route.binding is None or not route.retry_on_401 or status not in route.retry_statuses:
+        return False
+    return not any(_INSUFFICIENT_SCOPE.search(v) for v in headers.getall("WWW-Authenticate", ()))

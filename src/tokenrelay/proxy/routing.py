@@ -1,0 +1,262 @@
+"""Routes: which upstream, which token, for an inbound request.
+
+A :class:`RouteTable` is compiled once per configuration (``RouteTable.build``) so that the per-request work is a
+dict lookup plus a few string comparisons: host patterns are lower-cased, header formats split around ``{token}``,
+upstream URLs parsed, TLS contexts and client timeouts built, all ahead of time.
+
+Matching rules (``docs/proxy.md`` has the long form):
+
+* Host: exact (``api.internal``) or wildcard (``*.internal`` matches ``a.internal`` and ``a.b.internal``, not
+  ``internal``), case-insensitive, a trailing dot ignored. The port is ignored unless the pattern names one.
+* Path: a prefix matches on a segment boundary (``/api`` matches ``/api``, ``/api/x``, not ``/apix``).
+* Precedence: exact host, then wildcard host (longest suffix first), then host-less routes; within each, the
+  longest path prefix; ties go to the route listed first.
+* Forward-proxy (absolute-form) requests only consider routes that name a host: a host no route names is
+  refused, so the proxy is never an open proxy.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from aiohttp import ClientTimeout
+from yarl import URL
+
+from tokenrelay.grant.errors import ConfigError, FieldError
+from tokenrelay.proxy.errors import ProxyError
+from tokenrelay.settings import RouteSettings, RouteTlsSettings
+from tokenrelay.tokens import CacheKey, Fetcher, RefreshPolicy
+
+__all__ = ["Route", "RouteMatch", "RouteTable", "TokenBinding", "split_host"]
+
+_DOT_SEGMENTS: Final = frozenset({".", "..", "%2e", "%2e%2e", ".%2e", "%2e."})
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBinding:
+    """How to obtain the token of one profile: its cache key, the fetcher, and the refresh policy."""
+
+    key: CacheKey
+    fetch: Fetcher
+    policy: RefreshPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One compiled route: everything the forwarding path needs, precomputed."""
+
+    name: str
+    index: int
+    host: str | None  # lower-case host, or the suffix (".internal") of a wildcard
+    wildcard: bool
+    port: int | None
+    prefix: str | None
+    strip_prefix: bool
+    upstream_origin: str  # "https://api.example.com:8443", no trailing slash
+    upstream_path: str  # the upstream's raw path as configured ("/" when empty)
+    upstream_host: str  # the Host header value for the upstream
+    profile: str | None
+    binding: TokenBinding | None
+    header_name: str
+    header_parts: tuple[str, ...]  # the header format split around {token}
+    ssl: ssl.SSLContext | bool
+    timeout: ClientTimeout
+    preserve_host: bool
+    forwarded_headers: bool
+    retry_on_401: bool
+    retry_statuses: frozenset[int]
+    max_replay_body: int
+
+    def header_value(self, token: str) -> str:
+        """The token header's value: the configured format with ``{token}`` filled in."""
+        parts = self.header_parts
+        if len(parts) == 2:
+            return f"{parts[0]}{token}{parts[1]}"
+        return token.join(parts)
+
+    def upstream_url(self, path: str, query: str | None) -> URL:
+        """The upstream URL for a raw inbound path and raw query, byte-for-byte (no re-encoding)."""
+        rest = path
+        if self.strip_prefix and self.prefix is not None:
+            rest = path[len(self.prefix) :]
+        base = self.upstream_path
+        if not rest:
+            joined = base
+        elif rest.startswith("/"):
+            joined = base.rstrip("/") + rest
+        else:
+            joined = base.rstrip("/") + "/" + rest
+        target = joined if query is None else f"{joined}?{query}"
+        return URL(self.upstream_origin + target, encoded=True)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """A matched route and the upstream URL the request goes to."""
+
+    route: Route
+    url: URL
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """``"Api.Internal:8080"`` -> ``("api.internal", 8080)``; IPv6 literals keep their brackets."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        host, rest = value[: end + 1], value[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit():
+            host, port = value, ""
+    return host.rstrip("."), (int(port) if port.isdigit() else None)
+
+
+def _prefix_matches(prefix: str | None, path: str) -> bool:
+    if prefix is None or prefix == "/":
+        return True
+    if not path.startswith(prefix):
+        return False
+    return len(path) == len(prefix) or prefix.endswith("/") or path[len(prefix)] == "/"
+
+
+def _check_path(path: str) -> None:
+    """Refuse dot-segments: after ``strip_prefix`` they could climb out of the upstream's base path."""
+    if "." not in path and "%" not in path:
+        return
+    for segment in path.split("/"):
+        if segment.lower() in _DOT_SEGMENTS:
+            raise ProxyError("bad_request", "the path contains '.' or '..' segments")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    """All routes of one configuration, indexed for matching. Build it with :meth:`build`."""
+
+    routes: tuple[Route, ...]
+    _exact: Mapping[str, tuple[Route, ...]] = field(default_factory=dict)  # by host, longest prefix first
+    _wildcard: tuple[Route, ...] = ()  # longest suffix first, then longest prefix
+    _hostless: tuple[Route, ...] = ()  # longest prefix first
+
+    @classmethod
+    def build(cls, routes: Sequence[RouteSettings], bindings: Mapping[str, TokenBinding]) -> RouteTable:
+        """Compile ``routes``; ``bindings`` maps profile names to token bindings. Raises ``ConfigError``."""
+        compiled = tuple(_compile(index, route, bindings) for index, route in enumerate(routes))
+        by_prefix = sorted(compiled, key=lambda r: (-len(r.prefix or ""), r.index))
+        exact: dict[str, list[Route]] = {}
+        for route in by_prefix:
+            if route.host is not None and not route.wildcard:
+                exact.setdefault(route.host, []).append(route)
+        wildcard = [r for r in by_prefix if r.wildcard]
+        wildcard.sort(key=lambda r: -len(r.host or ""))  # stable: prefix order kept within a suffix
+        return cls(
+            routes=compiled,
+            _exact={host: tuple(rs) for host, rs in exact.items()},
+            _wildcard=tuple(wildcard),
+            _hostless=tuple(r for r in by_prefix if r.host is None),
+        )
+
+    def match(self, host: str | None, path: str, *, forward_proxy: bool = False) -> RouteMatch | None:
+        """The route for ``host`` (a Host value, port allowed) and ``path`` (raw path, query allowed).
+
+        Raises ``ProxyError("host_not_allowed")`` for a forward-proxy request to a host no route names, and
+        ``ProxyError("bad_request")`` for dot-segments.
+        """
+        raw_path, sep, query = path.partition("?")
+        _check_path(raw_path)
+        name, port = split_host(host) if host else ("", None)
+        route = self._find(name, port, raw_path, forward_proxy=forward_proxy)
+        if route is None:
+            return None
+        return RouteMatch(route, route.upstream_url(raw_path, query if sep else None))
+
+    def names_host(self, host: str) -> bool:
+        """Whether any route names ``host`` (used to refuse forward-proxy requests to other hosts)."""
+        name, port = split_host(host)
+        return any(_host_matches(r, name, port) for r in (*self._exact.get(name, ()), *self._wildcard))
+
+    def _find(self, name: str, port: int | None, path: str, *, forward_proxy: bool) -> Route | None:
+        for route in self._exact.get(name, ()):
+            if (route.port is None or route.port == port) and _prefix_matches(route.prefix, path):
+                return route
+        for route in self._wildcard:
+            if _host_matches(route, name, port) and _prefix_matches(route.prefix, path):
+                return route
+        if forward_proxy:
+            if not self.names_host(name if port is None else f"{name}:{port}"):
+                raise ProxyError("host_not_allowed", f"no route names the host {name!r}")
+            return None
+        for route in self._hostless:
+            if _prefix_matches(route.prefix, path):
+                return route
+        return None
+
+
+def _host_matches(route: Route, name: str, port: int | None) -> bool:
+    if route.port is not None and route.port != port:
+        return False
+    if route.wildcard:
+        return name.endswith(route.host or "") and len(name) > len(route.host or "")
+    return name == route.host
+
+
+def _compile(index: int, route: RouteSettings, bindings: Mapping[str, TokenBinding]) -> Route:
+    binding: TokenBinding | None = None
+    if route.profile is not None:
+        binding = bindings.get(route.profile)
+        if binding is None:
+            raise ConfigError([FieldError(f"routes.{index}.profile", f"no token binding for {route.profile!r}")])
+    host, wildcard, port = _compile_host(route.match.host)
+    upstream = URL(str(route.upstream), encoded=True)
+    timeouts = route.timeouts
+    return Route(
+        name=route.name,
+        index=index,
+        host=host,
+        wildcard=wildcard,
+        port=port,
+        prefix=route.match.path_prefix,
+        strip_prefix=route.strip_prefix,
+        upstream_origin=str(upstream.origin()),
+        upstream_path=upstream.raw_path or "/",
+        upstream_host=upstream.host_port_subcomponent or "",
+        profile=route.profile,
+        binding=binding,
+        header_name=route.header.name,
+        header_parts=tuple(route.header.format.split("{token}")),
+        ssl=_ssl_context(route.tls, index) if upstream.scheme == "https" else True,
+        timeout=ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read),
+        preserve_host=route.preserve_host,
+        forwarded_headers=route.forwarded_headers,
+        retry_on_401=route.retry_on_401,
+        retry_statuses=frozenset(route.retry_statuses),
+        max_replay_body=route.max_replay_body,
+    )
+
+
+def _compile_host(pattern: str | None) -> tuple[str | None, bool, int | None]:
+    if pattern is None:
+        return None, False, None
+    host, port = split_host(pattern)
+    if host.startswith("*."):
+        return host[1:], True, port
+    return host, False, port
+
+
+def _ssl_context(tls: RouteTlsSettings, index: int) -> ssl.SSLContext | bool:
+    """One context per route, built at compile time; ``True`` (aiohttp's shared default) when nothing is custom."""
+    if tls.verify and tls.ca_file is None and tls.cert_file is None:
+        return True
+    try:
+        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+        if tls.cert_file is not None:
+            context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError([FieldError(f"routes.{index}.tls", f"cannot load TLS files: {exc}")]) from exc
+    if not tls.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
