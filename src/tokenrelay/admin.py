@@ -15,6 +15,10 @@ depending on the mode, while ``prefetch`` profiles lack a token:
   + ``Retry-After`` answers).
 - ``strict``: every ``prefetch`` profile must hold a valid token *now*.
 - ``lenient``: only permanent failures fail readiness.
+
+During a graceful shutdown ``/readyz`` answers 503 ``{"status": "draining"}`` from the moment the drain starts,
+whatever the tokens, so a Kubernetes Service stops sending new traffic while the requests in flight finish;
+``/healthz`` stays 200 (the process is alive and must not be restarted mid-drain).
 """
 
 from __future__ import annotations
@@ -93,9 +97,11 @@ class ReadinessCheck:
 
     def __call__(self) -> Readiness:
         runtime = self._holder.current
-        by_digest = {status.key.digest: status for status in self._cache.status()}
+        # By the whole key, not the digest: two profiles with identical token inputs share a digest but are
+        # separate cache entries (CacheKey equality includes the profile), each with its own token and errors.
+        by_key = {status.key: status for status in self._cache.status()}
         profiles = {
-            name: self._profile(name, runtime.settings.profiles[name].prefetch, by_digest.get(binding.key.digest))
+            name: self._profile(name, runtime.settings.profiles[name].prefetch, by_key.get(binding.key))
             for name, binding in runtime.bindings.items()
             if name in runtime.settings.profiles
         }
@@ -127,8 +133,12 @@ def create_admin_app(
     metrics: Metrics,
     readiness: Callable[[], Readiness] | None = None,
     allow_clients: Sequence[_Network] = (),
+    draining: Callable[[], bool] | None = None,
 ) -> web.Application:
-    """The admin application; ``allow_clients`` (CIDRs), when given, restricts it to those peer addresses."""
+    """The admin application; ``allow_clients`` (CIDRs), when given, restricts it to those peer addresses.
+
+    ``draining`` says whether a graceful shutdown has started; while it is true ``/readyz`` answers 503.
+    """
     check = readiness if readiness is not None else ReadinessCheck(holder, cache)
     middlewares = [_allow_only(tuple(allow_clients))] if allow_clients else []
     app = web.Application(middlewares=middlewares)
@@ -138,6 +148,8 @@ def create_admin_app(
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
+        if draining is not None and draining():
+            return web.json_response({"status": "draining"}, status=503)
         verdict = check()
         return web.json_response(verdict.to_dict(), status=200 if verdict.ready else 503)
 

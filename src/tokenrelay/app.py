@@ -43,14 +43,22 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class InFlight:
-    """How many proxied requests are being handled; the drain waits for zero (and logs what it had to cut)."""
+    """How many proxied requests are being handled; the drain waits for zero (and logs what it had to cut).
 
-    __slots__ = ("_idle", "count")
+    ``draining`` turns true when the graceful shutdown starts, so ``/readyz`` fails at once.
+    """
+
+    __slots__ = ("_idle", "count", "draining")
 
     def __init__(self) -> None:
         self.count = 0
+        self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def start_draining(self) -> None:
+        """Mark the shutdown as started (one way: a drained proxy never becomes ready again)."""
+        self.draining = True
 
     def enter(self) -> None:
         self.count += 1
@@ -106,9 +114,18 @@ def create_proxy_app(
 
 
 def create_admin_listener_app(services: Services, settings: Settings) -> web.Application:
-    """H8's admin app for ``services``, restricted to loopback peers and ``access.allow_clients``."""
-    app = create_admin_app(holder=services.holder, cache=services.cache, metrics=services.metrics)
-    app.middlewares.append(_peer_filter(settings.access.allow_clients))
+    """The admin app for ``services``; ``/readyz`` fails as soon as the proxy starts draining.
+
+    ``/healthz`` and ``/readyz`` answer any peer that can reach the listener: the kubelet probes from the node's
+    address, and they reveal only liveness and per-profile readiness reasons. ``/metrics`` and ``/tokens`` (token
+    state, never tokens) answer loopback peers, ``access.allow_clients``, or anyone when ``access.open`` is set.
+    Whether the listener is reachable at all is the startup check's job (non-loopback needs a policy).
+    """
+    in_flight = services.in_flight
+    app = create_admin_app(
+        holder=services.holder, cache=services.cache, metrics=services.metrics, draining=lambda: in_flight.draining
+    )
+    app.middlewares.append(_peer_filter(settings.access.allow_clients, open_access=settings.access.open))
     return app
 
 
@@ -172,16 +189,27 @@ async def _unrouted(request: web.Request, handler: Handler) -> web.StreamRespons
     return await handler(request)
 
 
-def _peer_filter(allowed: Sequence[IPNetwork]) -> Middleware:
+#: Admin paths every peer that reaches the admin listener may call (health probes).
+PROBE_PATHS: Final = frozenset({"/healthz", "/readyz"})
+
+
+def _peer_filter(allowed: Sequence[IPNetwork], *, open_access: bool) -> Middleware:
     networks = tuple(allowed)
 
     @web.middleware
     async def peer_filter(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not _peer_allowed(request.remote, networks):
+        if not admin_request_allowed(request.path, request.remote, networks, open_access=open_access):
             return web.json_response({"error": "forbidden"}, status=403, headers={"Cache-Control": "no-store"})
         return await handler(request)
 
     return peer_filter
+
+
+def admin_request_allowed(
+    path: str, remote: str | None, networks: tuple[IPNetwork, ...], *, open_access: bool
+) -> bool:
+    """Whether the admin listener answers ``path`` for this peer (see :func:`create_admin_listener_app`)."""
+    return path in PROBE_PATHS or open_access or _peer_allowed(remote, networks)
 
 
 def _peer_allowed(remote: str | None, networks: tuple[IPNetwork, ...]) -> bool:

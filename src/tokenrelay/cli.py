@@ -1,4 +1,4 @@
-"""The ``tokenrelay`` command: serve, check-config, token, dev-idp, demo.
+"""The ``tokenrelay`` command: serve, check-config, token, dev-idp, sample-api, demo.
 
 Exit statuses: 0 success; 1 a runtime failure (``token`` could not get a token); 2 a configuration problem
 (every bad field printed, no traceback); 3 a startup failure other than configuration (a port in use). Heavy
@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -78,12 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--config", type=Path, required=True)
     token.set_defaults(run=_token)
 
-    idp = commands.add_parser("dev-idp", help="run the development authorization server (loopback only)")
-    idp.add_argument("--host", default="127.0.0.1")
-    idp.add_argument("--port", type=int, default=0)
+    idp = commands.add_parser("dev-idp", help="run the development authorization server (loopback only by default)")
+    _dev_listen_arguments(idp)
+    idp.add_argument("--issuer", type=_http_url, help="the issuer URL in discovery and tokens (default: the bound URL)")
     idp.add_argument("--clients-file", type=Path, help="YAML/JSON file declaring more clients")
     idp.add_argument("--with-sample-api", action="store_true", help="also serve the protected sample API")
     idp.set_defaults(run=_dev_idp)
+
+    api = commands.add_parser("sample-api", help="run the protected sample API alone, against a dev IdP's JWKS")
+    _dev_listen_arguments(api)
+    api.add_argument("--issuer", type=_http_url, required=True, help="the issuer the tokens must name (iss)")
+    api.add_argument("--jwks-url", type=_http_url, required=True, help="where the IdP's public keys are (JWKS)")
+    api.add_argument("--audience", help="the audience the tokens must name (aud; default: the dev IdP's)")
+    api.set_defaults(run=_sample_api)
 
     demo = commands.add_parser("demo", help="start a dev IdP, a sample API and the proxy, and show them working")
     demo.add_argument("--keep-running", action="store_true", help="keep everything up after the demo, until Ctrl-C")
@@ -170,15 +178,88 @@ async def _fetch_token(settings: Settings, profile: str) -> str:
         return issued.access_token
 
 
-def _dev_idp(args: argparse.Namespace) -> int:
-    from tokenrelay.devidp.server import NonLoopbackError, run_dev_idp
+def _dev_listen_arguments(parser: argparse.ArgumentParser) -> None:
+    """The listening and logging flags shared by the development servers (dev-idp, sample-api)."""
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="listen port (default: 0, any free port)")
+    parser.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow a non-loopback --host (e.g. 0.0.0.0 in a container); it is a development server",
+    )
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    parser.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
 
+
+def _http_url(value: str) -> str:
+    """An absolute http(s) URL, without a trailing slash (the dev servers append paths to it)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an absolute http(s) URL")
+    return value.rstrip("/")
+
+
+def _dev_idp(args: argparse.Namespace) -> int:
+    from tokenrelay.devidp.server import run_dev_idp
+
+    if not _dev_server_may_listen(args):
+        return EXIT_CONFIG
     try:
-        run_dev_idp(args.host, args.port, args.clients_file, with_sample_api=args.with_sample_api)
-    except NonLoopbackError as exc:
-        print(f"tokenrelay dev-idp: {exc}", file=sys.stderr)
+        run_dev_idp(
+            args.host,
+            args.port,
+            args.clients_file,
+            with_sample_api=args.with_sample_api,
+            allow_non_loopback=args.allow_non_loopback,
+            issuer=args.issuer,
+        )
+    except ConfigError as exc:
+        print(f"tokenrelay dev-idp: {format_config_error(exc)}", file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
+
+
+def _sample_api(args: argparse.Namespace) -> int:
+    from tokenrelay.devidp.server import run_sample_api
+
+    if not _dev_server_may_listen(args):
+        return EXIT_CONFIG
+    audience = {"audience": args.audience} if args.audience is not None else {}
+    run_sample_api(
+        args.host,
+        args.port,
+        issuer=args.issuer,
+        jwks_url=args.jwks_url,
+        allow_non_loopback=args.allow_non_loopback,
+        **audience,
+    )
+    return EXIT_OK
+
+
+def _dev_server_may_listen(args: argparse.Namespace) -> bool:
+    """Configure logging, then refuse a non-loopback ``--host`` without ``--allow-non-loopback`` (False), or
+    warn that a development server is about to listen where other hosts can reach it."""
+    from tokenrelay.devidp.server import NonLoopbackError, check_loopback
+    from tokenrelay.log import configure_logging
+
+    configure_logging(args.log_level, args.log_format, stream=sys.stderr)
+    try:
+        check_loopback(args.host)
+    except NonLoopbackError:
+        if not args.allow_non_loopback:
+            print(
+                f"tokenrelay {args.command}: will not listen on {args.host!r}, which is not a loopback address; "
+                "this is a development server. Pass --allow-non-loopback if you mean it (e.g. in a container).",
+                file=sys.stderr,
+            )
+            return False
+        print(
+            f"tokenrelay {args.command}: WARNING: listening on {args.host!r}, reachable from other hosts. This is a "
+            "development server (in-memory, unhardened, demo credentials): never expose it beyond a dev network.",
+            file=sys.stderr,
+            flush=True,
+        )
+    return True
 
 
 def _demo(args: argparse.Namespace) -> int:

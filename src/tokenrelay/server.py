@@ -1,11 +1,11 @@
 """Serving: both listeners, signals, and a graceful drain with a deadline (after uvicorn's ``Server``).
 
-``serve`` runs startup (compile, bind), then waits for SIGTERM/SIGINT, then shuts down in this order: the proxy
-listener stops accepting, requests in flight get up to ``server.shutdown_grace`` to finish (aiohttp's runner
-cancels what remains, and we log how many requests that cut), the services close (pools, cache), and
-the admin listener goes last so ``/healthz`` answers while the proxy drains. A second signal during the drain
-skips the rest of the grace period. ``run`` is the blocking entry point the CLI uses; uvloop is used when it
-is installed (the ``speed`` extra).
+``serve`` runs startup (compile, bind), then waits for SIGTERM/SIGINT, then shuts down in this order: ``/readyz``
+starts answering 503 ``draining`` (so a load balancer stops sending traffic), the proxy listener stops accepting,
+requests in flight get up to ``server.shutdown_grace`` to finish (aiohttp's runner cancels what remains, and we log
+how many requests that cut), the services close (pools, cache), and the admin listener goes last so ``/healthz``
+answers while the proxy drains. A second signal during the drain skips the rest of the grace period. ``run`` is the
+blocking entry point the CLI uses; uvloop is used when it is installed (the ``speed`` extra).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import structlog
 from aiohttp import web
 
 from tokenrelay.app import SERVICES, InFlight, Services, create_admin_listener_app, create_proxy_app
+from tokenrelay.proxy import SERVER_OPTIONS
 from tokenrelay.settings import Settings
 
 __all__ = ["EXIT_OK", "EXIT_STARTUP", "Listening", "StartupError", "run", "serve"]
@@ -72,7 +73,7 @@ async def serve(
     grace = settings.server.shutdown_grace
     with _captured_signals(stop, force):
         app = create_proxy_app(settings, config_path=config_path, flags=flags)
-        proxy_runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace)
+        proxy_runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace, **SERVER_OPTIONS)
         await proxy_runner.setup()
         admin_runner: web.AppRunner | None = None
         try:
@@ -130,6 +131,7 @@ async def _drain(proxy_runner: web.AppRunner, in_flight: InFlight, grace: float,
     aiohttp's runner closes the listener, closes idle keep-alive connections, waits up to ``grace`` for the
     handlers and cancels the rest; alongside it we watch the in-flight count to log what the deadline cut.
     """
+    in_flight.start_draining()  # readiness fails first, before anything closes
     _log.info("shutdown_started", grace=grace, in_flight=in_flight.count)
     cleanup = asyncio.create_task(proxy_runner.cleanup())
     forced = asyncio.create_task(force.wait())

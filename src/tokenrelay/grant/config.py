@@ -29,6 +29,7 @@ from tokenrelay.grant.urls import parse_http_url
 
 __all__ = [
     "AUTH_METHOD_ALIASES",
+    "DEFAULT_TIMEOUT",
     "AuthConfig",
     "AuthMethod",
     "ClientConfig",
@@ -47,6 +48,9 @@ AUTH_METHOD_ALIASES: Final[Mapping[str, AuthMethod]] = {
     "header": "client_secret_basic",
     "body": "client_secret_post",
 }
+#: ``http.timeout`` when none is configured, in seconds. simple-oauth2 has no default, so a token endpoint that
+#: accepts the connection and never answers hangs ``get_token`` forever; an explicit ``None`` restores that.
+DEFAULT_TIMEOUT: Final = 30.0
 _SECRET_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
 
 
@@ -161,10 +165,13 @@ def _safe_headers(headers: dict[str, HeaderValue]) -> dict[str, HeaderValue]:
 
 
 class HttpConfig(_Model):
-    """``http`` (and per-call ``http_options``): headers, timeout in seconds, TLS. Nothing else (§13.6)."""
+    """``http`` (and per-call ``http_options``): headers, timeout in seconds, TLS. Nothing else (§13.6).
+
+    ``timeout`` bounds the whole request; it defaults to :data:`DEFAULT_TIMEOUT` and ``None`` means no timeout.
+    """
 
     headers: Annotated[dict[str, HeaderValue], AfterValidator(_safe_headers)] = Field(default_factory=dict)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=DEFAULT_TIMEOUT, gt=0)
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None

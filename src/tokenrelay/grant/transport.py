@@ -51,7 +51,8 @@ def build_ssl_context(http: HttpConfig) -> ssl.SSLContext:
 
 
 def _timeout(http: HttpConfig) -> aiohttp.ClientTimeout:
-    # simple-oauth2 has no timeout by default; neither does the port unless configured (seconds).
+    # Seconds, the whole request. ``http.timeout`` defaults to 30 s (simple-oauth2 has none); ``None`` is no
+    # timeout at all: ``total=None`` also overrides the session's own default.
     return aiohttp.ClientTimeout(total=http.timeout)
 
 

