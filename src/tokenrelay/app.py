@@ -205,9 +205,7 @@ def _peer_filter(allowed: Sequence[IPNetwork], *, open_access: bool) -> Middlewa
     return peer_filter
 
 
-def admin_request_allowed(
-    path: str, remote: str | None, networks: tuple[IPNetwork, ...], *, open_access: bool
-) -> bool:
+def admin_request_allowed(path: str, remote: str | None, networks: tuple[IPNetwork, ...], *, open_access: bool) -> bool:
     """Whether the admin listener answers ``path`` for this peer (see :func:`create_admin_listener_app`)."""
     return path in PROBE_PATHS or open_access or _peer_allowed(remote, networks)
 
