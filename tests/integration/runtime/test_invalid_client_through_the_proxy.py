@@ -1,0 +1,90 @@
+"""``invalid_client`` through ``serve``: refused at once and not retried per request, ``/readyz`` fails for the
+profile, and a rotated ``secret_file`` (a new cache key) brings it back without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.integration.runtime.through_proxy_support import (
+    Answer,
+    EchoUpstream,
+    SwitchableIdp,
+    eventually,
+    fetch,
+    one_route_config,
+    serving,
+    url,
+)
+
+ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
+
+
+@pytest.fixture(name="idp")
+async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
+    idp = SwitchableIdp(mode="invalid_client")
+    app = web.Application()
+    app.router.add_post("/token", idp.token)
+    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    return idp
+
+
+@pytest.fixture(name="upstream")
+async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
+    upstream = EchoUpstream()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", upstream.handle)
+    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    return upstream
+
+
+async def readyz(client: aiohttp.ClientSession, admin: tuple[str, int]) -> tuple[int, dict[str, Any]]:
+    async with client.get(url(admin, "/readyz")) as response:
+        return response.status, await response.json()
+
+
+async def test_invalid_client_is_not_retried_per_request_and_fails_readyz(
+    idp: SwitchableIdp, upstream: EchoUpstream
+) -> None:
+    async with serving(one_route_config(idp, upstream)) as listening, aiohttp.ClientSession() as client:
+        assert listening.admin is not None
+        answers = [await fetch(client, url(listening.proxy, f"/billing/{i}")) for i in range(20)]
+        status, body = await readyz(client, listening.admin)
+    assert {(a.status, a.body["error"]) for a in answers} == {(503, "token_unavailable")}
+    assert all("invalid_client" in a.body["message"] for a in answers)
+    assert all(int(a.headers["Retry-After"]) >= 60 for a in answers)  # a long, permanent-failure backoff
+    assert idp.received == 1
+    assert status == 503
+    assert body["profiles"]["billing"]["reason"] == "permanent_failure"
+    assert body["profiles"]["billing"]["last_error"] == "invalid_client"
+
+
+async def test_rotated_secret_file_recovers_from_invalid_client_without_a_restart(
+    idp: SwitchableIdp, upstream: EchoUpstream, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text("revoked-secret")
+    config = one_route_config(idp, upstream, client={"id": "relay-client", "secret_file": str(secret_file)})
+    config["server"]["secret_check_interval"] = 0.05
+    async with serving(config) as listening, aiohttp.ClientSession() as client:
+        assert listening.admin is not None
+        assert (await fetch(client, url(listening.proxy, "/billing/a"))).status == 503
+        assert (await readyz(client, listening.admin))[0] == 503
+        idp.mode = "ok"
+        secret_file.write_text("rotated-secret")
+        answers: list[Answer] = []
+
+        async def served() -> bool:
+            answers.append(await fetch(client, url(listening.proxy, "/billing/b")))
+            return answers[-1].status == 200
+
+        await eventually(served, limit=5, interval=0.05)  # far below the old key's 300 s permanent backoff
+        assert answers[-1].body["authorization"] == "Bearer tok-1"
+        assert (await readyz(client, listening.admin))[0] == 200

@@ -1,0 +1,102 @@
+"""Forward-proxy mode on the real ``serve`` listener: a routed host gets its token, anything else is refused.
+
+The handler's own tests serve it from a low-level server; ``serve`` mounts it in an ``Application``, whose router
+could answer ``CONNECT`` or an absolute-form target itself. These check that the proxy's answers are the ones a
+client gets: never an open proxy, never a tunnel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.integration.runtime.through_proxy_support import EchoUpstream, SwitchableIdp, one_route_config, serving
+
+ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
+
+
+@pytest.fixture(name="idp")
+async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
+    idp = SwitchableIdp()
+    app = web.Application()
+    app.router.add_post("/token", idp.token)
+    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    return idp
+
+
+@pytest.fixture(name="upstream")
+async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
+    upstream = EchoUpstream()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", upstream.handle)
+    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    return upstream
+
+
+def host_route_config(idp: SwitchableIdp, upstream: EchoUpstream) -> dict[str, Any]:
+    config = one_route_config(idp, upstream)
+    config["routes"][0]["match"] = {"host": "billing.internal"}
+    config["routes"][0]["strip_prefix"] = False
+    config["routes"].append(  # a catch-all by path: must not turn the proxy into an open one
+        {"name": "everything", "match": {"path_prefix": "/"}, "upstream": upstream.url, "profile": "billing"}
+    )
+    return config
+
+
+async def exchange(address: tuple[str, int], head: bytes) -> tuple[int, dict[str, Any]]:
+    """Send a raw request head; the status and the JSON body of the answer."""
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        writer.write(head)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            raw = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    status_line, _, rest = raw.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), json.loads(body)
+
+
+async def test_connect_is_refused_by_the_proxy_with_its_json_error(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
+    async with serving(host_route_config(idp, upstream)) as listening:
+        status, body = await exchange(
+            listening.proxy,
+            b"CONNECT billing.internal:443 HTTP/1.1\r\nHost: billing.internal:443\r\nConnection: close\r\n\r\n",
+        )
+    assert (status, body["error"]) == (405, "connect_not_supported")
+    assert "https://" in body["message"]
+    assert upstream.seen == []
+    assert idp.received == 0
+
+
+async def test_absolute_form_target_for_an_unrouted_host_is_refused(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
+    async with serving(host_route_config(idp, upstream)) as listening:
+        status, body = await exchange(
+            listening.proxy, b"GET http://example.org/x HTTP/1.1\r\nHost: billing.internal\r\nConnection: close\r\n\r\n"
+        )
+    assert (status, body["error"]) == (403, "host_not_allowed")
+    assert upstream.seen == []
+    assert idp.received == 0
+
+
+async def test_http_proxy_client_reaches_a_routed_host_with_the_token(
+    idp: SwitchableIdp, upstream: EchoUpstream
+) -> None:
+    async with (
+        serving(host_route_config(idp, upstream)) as listening,
+        aiohttp.ClientSession() as client,
+        client.get(
+            "http://billing.internal/invoices?page=2", proxy=f"http://{listening.proxy[0]}:{listening.proxy[1]}"
+        ) as response,
+    ):
+        assert response.status == 200
+        assert (await response.json())["authorization"] == "Bearer tok-1"
