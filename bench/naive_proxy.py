@@ -2,7 +2,7 @@
 
 It does what every hand-rolled token-injecting proxy does and nothing more: no token lifecycle, no routing table,
 no access control, no metrics, no 401 replay. tokenrelay's per-request CPU is compared against it.
-Usage: python bench/naive_proxy.py PORT UPSTREAM_URL TOKEN
+Usage: python bench/naive_proxy.py PORT UPSTREAM_URL TOKEN [asyncio|uvloop]
 """
 
 from __future__ import annotations
@@ -57,4 +57,9 @@ def make_app(upstream: str, token: str) -> web.Application:
 
 if __name__ == "__main__":
     port, upstream, token = int(sys.argv[1]), sys.argv[2].rstrip("/"), sys.argv[3]
-    web.run_app(make_app(upstream, token), host="127.0.0.1", port=port, access_log=None, print=None)
+    loop = None
+    if sys.argv[4:5] == ["uvloop"]:  # the loop tokenrelay runs on when uvloop is installed: compare like with like
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    web.run_app(make_app(upstream, token), host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)

@@ -6,7 +6,13 @@ ids, 401 replay buffering). The load generator is this process. CPU is read from
 (user + system time over the measured phase), so the load generator's own cost does not count; latency is
 measured at the client, and "added" means minus the median of the same load sent straight to the upstream.
 
-Usage: python bench/run.py [--requests 20000] [--concurrency 32] [--body-bytes 0]
+Both proxies run on the same event loop: uvloop when it is importable (``tokenrelay serve`` uses it then), else
+asyncio's. Put uvloop on ``PYTHONPATH`` to compare with it, leave it out to compare without.
+
+On a shared machine one run is noisy (the kernel's loopback work lands in the proxy's system time, and other
+processes steal the cores), so ``--repeat N`` measures the proxies N times, interleaved, and reports medians.
+
+Usage: python bench/run.py [--requests 20000] [--concurrency 32] [--body-bytes 0] [--repeat 1] [--json out.json]
 Bounded: each phase stops after --requests requests or --max-seconds, whichever comes first.
 """
 
@@ -14,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import json
 import os
 import socket
 import statistics
@@ -21,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import aiohttp
@@ -39,12 +47,17 @@ class Phase:
     errors: int
     seconds: float
     cpu_seconds: float | None
+    user_seconds: float | None
     p50_ms: float
     p99_ms: float
 
     @property
     def cpu_us_per_request(self) -> float | None:
         return None if self.cpu_seconds is None else self.cpu_seconds / self.requests * 1e6
+
+    @property
+    def user_us_per_request(self) -> float | None:
+        return None if self.user_seconds is None else self.user_seconds / self.requests * 1e6
 
 
 def free_port() -> int:
@@ -53,9 +66,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """``(user + system, user)`` CPU seconds of one process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    user, system = int(fields[11]), int(fields[12])
+    return (user + system) / CLOCK_TICKS, user / CLOCK_TICKS
 
 
 def start(args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
@@ -105,15 +120,16 @@ async def load(
 async def measure(name: str, url: str, pid: int | None, options: argparse.Namespace) -> Phase:
     body = b"x" * options.body_bytes
     await load(url, requests=min(2000, options.requests), concurrency=options.concurrency, body=body, max_seconds=20)
-    cpu_before = cpu_seconds(pid) if pid else None
+    before = cpu_seconds(pid) if pid else None
     started = time.perf_counter()
     latencies, errors = await load(
         url, requests=options.requests, concurrency=options.concurrency, body=body, max_seconds=options.max_seconds
     )
     elapsed = time.perf_counter() - started
-    cpu = cpu_seconds(pid) - cpu_before if pid and cpu_before is not None else None
+    after = cpu_seconds(pid) if pid else None
+    cpu, user = (after[0] - before[0], after[1] - before[1]) if after and before else (None, None)
     cuts = statistics.quantiles(latencies, n=100)
-    return Phase(name, len(latencies), errors, elapsed, cpu, cuts[49] * 1e3, cuts[98] * 1e3)
+    return Phase(name, len(latencies), errors, elapsed, cpu, user, cuts[49] * 1e3, cuts[98] * 1e3)
 
 
 def tokenrelay_config(directory: Path, port: int, admin_port: int, upstream_port: int, token_port: int) -> Path:
@@ -140,9 +156,15 @@ def tokenrelay_config(directory: Path, port: int, admin_port: int, upstream_port
     return path
 
 
+def event_loop() -> str:
+    """The loop both proxies run on: uvloop when importable (as ``tokenrelay serve`` decides), else asyncio."""
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
 async def main(options: argparse.Namespace) -> int:
     ports = {name: free_port() for name in ("upstream", "token", "naive", "relay", "admin")}
     processes: list[subprocess.Popen[bytes]] = []
+    loop = event_loop()
     with tempfile.TemporaryDirectory() as tmp:
         try:
             processes.append(
@@ -150,7 +172,7 @@ async def main(options: argparse.Namespace) -> int:
             )
             upstream = f"http://127.0.0.1:{ports['upstream']}"
             await wait_ready(upstream + "/ping")
-            naive = start([sys.executable, str(HERE / "naive_proxy.py"), str(ports["naive"]), upstream, TOKEN])
+            naive = start([sys.executable, str(HERE / "naive_proxy.py"), str(ports["naive"]), upstream, TOKEN, loop])
             processes.append(naive)
             config = tokenrelay_config(Path(tmp), ports["relay"], ports["admin"], ports["upstream"], ports["token"])
             log = open(Path(tmp) / "tokenrelay.log", "wb")
@@ -161,34 +183,72 @@ async def main(options: argparse.Namespace) -> int:
             processes.append(relay)
             await wait_ready(f"http://127.0.0.1:{ports['naive']}/ping")
             await wait_ready(f"http://127.0.0.1:{ports['relay']}/ping")
-            phases = [
-                await measure("direct (no proxy)", upstream + "/items?page=1", None, options),
-                await measure("naive proxy", f"http://127.0.0.1:{ports['naive']}/items?page=1", naive.pid, options),
-                await measure("tokenrelay", f"http://127.0.0.1:{ports['relay']}/items?page=1", relay.pid, options),
-            ]
+            phases = [await measure("direct (no proxy)", upstream + "/items?page=1", None, options)]
+            for _ in range(options.repeat):  # interleaved, so a burst of load elsewhere hits both proxies alike
+                phases.append(
+                    await measure("naive proxy", f"http://127.0.0.1:{ports['naive']}/items?page=1", naive.pid, options)
+                )
+                phases.append(
+                    await measure("tokenrelay", f"http://127.0.0.1:{ports['relay']}/items?page=1", relay.pid, options)
+                )
         finally:
             for process in processes:
                 process.terminate()
             for process in processes:
                 process.wait(timeout=10)
-    report(phases, options)
+    summary = report(phases, options, loop)
+    if options.json:
+        Path(options.json).write_text(json.dumps(summary, indent=2) + "\n")
     return 0 if all(p.errors == 0 for p in phases) else 1
 
 
-def report(phases: list[Phase], options: argparse.Namespace) -> None:
+def report(phases: list[Phase], options: argparse.Namespace, loop: str) -> dict[str, object]:
+    """Print the table (every phase, then the medians) and return the same figures for ``--json``."""
     direct = phases[0]
-    print(f"{options.requests} requests per phase, concurrency {options.concurrency}, body {options.body_bytes} B")
-    print(f"{'phase':<20}{'req/s':>10}{'CPU µs/req':>12}{'p50 ms':>9}{'p99 ms':>9}{'added p50 ms':>14}{'errors':>8}")
+    print(
+        f"{options.requests} requests per phase, concurrency {options.concurrency}, body {options.body_bytes} B, "
+        f"loop {loop}, load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"{'phase':<20}{'req/s':>10}{'CPU µs/req':>12}{'user µs':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'added p50 ms':>14}{'errors':>8}"
+    )
     for phase in phases:
         cpu = f"{phase.cpu_us_per_request:.0f}" if phase.cpu_us_per_request is not None else "-"
-        added = phase.p50_ms - direct.p50_ms
+        user = f"{phase.user_us_per_request:.0f}" if phase.user_us_per_request is not None else "-"
         print(
-            f"{phase.name:<20}{phase.requests / phase.seconds:>10.0f}{cpu:>12}{phase.p50_ms:>9.2f}"
-            f"{phase.p99_ms:>9.2f}{added:>14.2f}{phase.errors:>8}"
+            f"{phase.name:<20}{phase.requests / phase.seconds:>10.0f}{cpu:>12}{user:>9}{phase.p50_ms:>9.2f}"
+            f"{phase.p99_ms:>9.2f}{phase.p50_ms - direct.p50_ms:>14.2f}{phase.errors:>8}"
         )
-    naive, relay = phases[1].cpu_us_per_request, phases[2].cpu_us_per_request
-    if naive and relay:
-        print(f"tokenrelay / naive CPU per request: {relay / naive:.2f}x (target <= 1.20x)")
+    medians = {name: _medians([p for p in phases if p.name == name], direct) for name in ("naive proxy", "tokenrelay")}
+    naive, relay = medians["naive proxy"]["cpu_us"], medians["tokenrelay"]["cpu_us"]
+    ratio = relay / naive if naive else None
+    if options.repeat > 1:
+        for name, figures in medians.items():
+            print(
+                f"median {name:<13}{figures['cpu_us']:>22.0f}{figures['user_us']:>9.0f}"
+                f"{'':>18}{figures['added_p50_ms']:>14.2f}"
+            )
+    if ratio is not None:
+        print(f"tokenrelay / naive CPU per request: {ratio:.2f}x (target <= 1.20x)")
+    return {
+        "requests": options.requests,
+        "concurrency": options.concurrency,
+        "body_bytes": options.body_bytes,
+        "loop": loop,
+        "tokenrelay_args": options.tokenrelay_arg,
+        "phases": [{**asdict(p), "cpu_us_per_request": p.cpu_us_per_request} for p in phases],
+        "medians": medians,
+        "cpu_ratio": ratio,
+    }
+
+
+def _medians(phases: list[Phase], direct: Phase) -> dict[str, float]:
+    return {
+        "cpu_us": statistics.median(p.cpu_us_per_request or 0.0 for p in phases),
+        "user_us": statistics.median(p.user_us_per_request or 0.0 for p in phases),
+        "added_p50_ms": statistics.median(p.p50_ms - direct.p50_ms for p in phases),
+    }
 
 
 def parse_args() -> argparse.Namespace:
@@ -197,6 +257,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--body-bytes", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument("--repeat", type=int, default=1, help="measure each proxy N times, interleaved; report medians")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--tokenrelay-arg", action="append", default=[], help="extra argument for `tokenrelay serve`")
     return parser.parse_args()
 

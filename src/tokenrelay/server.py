@@ -6,6 +6,10 @@ requests in flight get up to ``server.shutdown_grace`` to finish (aiohttp's runn
 how many requests that cut), the services close (pools, cache), and the admin listener goes last so ``/healthz``
 answers while the proxy drains. A second signal during the drain skips the rest of the grace period. ``run`` is the
 blocking entry point the CLI uses; uvloop is used when it is installed (the ``speed`` extra).
+
+The proxy listener is aiohttp's low-level ``web.Server`` (:func:`~tokenrelay.app.create_proxy_server`), not an
+``Application``: a catch-all router and middleware would add per-request work for nothing (see
+``docs/performance.md``). The services live in :func:`~tokenrelay.app.proxy_services` around it.
 """
 
 from __future__ import annotations
@@ -23,8 +27,7 @@ from typing import Any, Final
 import structlog
 from aiohttp import web
 
-from tokenrelay.app import SERVICES, InFlight, Services, create_admin_listener_app, create_proxy_app
-from tokenrelay.proxy import SERVER_OPTIONS
+from tokenrelay.app import InFlight, Services, create_admin_listener_app, create_proxy_server, proxy_services
 from tokenrelay.settings import Settings
 
 __all__ = ["EXIT_OK", "EXIT_STARTUP", "Listening", "StartupError", "run", "serve"]
@@ -71,25 +74,27 @@ async def serve(
     stop = stop or asyncio.Event()
     force = asyncio.Event()
     grace = settings.server.shutdown_grace
+    admin_runner: web.AppRunner | None = None
     with _captured_signals(stop, force):
-        app = create_proxy_app(settings, config_path=config_path, flags=flags)
-        proxy_runner = web.AppRunner(app, access_log=None, shutdown_timeout=grace, **SERVER_OPTIONS)
-        await proxy_runner.setup()
-        admin_runner: web.AppRunner | None = None
         try:
-            services = app[SERVICES]
-            admin_runner = await _admin_runner(services, settings)
-            listening = await _start_sites(settings, proxy_runner, admin_runner)
-            services.reloader.start()
-            services.holder.prefetch(services.holder.current)
-            _log.info("serving", proxy=_url(listening.proxy), admin=_url(listening.admin))
-            if on_ready is not None:
-                on_ready(listening)
-            await stop.wait()
-            await _drain(proxy_runner, services.in_flight, grace, force)
+            async with proxy_services(settings, config_path=config_path, flags=flags) as services:
+                proxy_runner = web.ServerRunner(create_proxy_server(services, access_log=None), shutdown_timeout=grace)
+                await proxy_runner.setup()
+                try:
+                    admin_runner = await _admin_runner(services, settings)
+                    listening = await _start_sites(settings, proxy_runner, admin_runner)
+                    services.reloader.start()
+                    services.holder.prefetch(services.holder.current)
+                    _log.info("serving", proxy=_url(listening.proxy), admin=_url(listening.admin))
+                    if on_ready is not None:
+                        on_ready(listening)
+                    await stop.wait()
+                    await _drain(proxy_runner, services.in_flight, grace, force)
+                finally:
+                    if proxy_runner.server is not None:  # not drained: startup failed after setup
+                        await proxy_runner.cleanup()
+            # the services are closed here (pools, cache); the admin listener goes last
         finally:
-            if proxy_runner.server is not None:  # not drained: startup failed after setup
-                await proxy_runner.cleanup()
             if admin_runner is not None:
                 await admin_runner.cleanup()
     _log.info("stopped")
@@ -104,7 +109,7 @@ async def _admin_runner(services: Services, settings: Settings) -> web.AppRunner
 
 
 async def _start_sites(
-    settings: Settings, proxy_runner: web.AppRunner, admin_runner: web.AppRunner | None
+    settings: Settings, proxy_runner: web.BaseRunner, admin_runner: web.AppRunner | None
 ) -> Listening:
     proxy_site = web.TCPSite(proxy_runner, settings.listen.host, settings.listen.port)
     proxy = await _start(proxy_site, "listen")
@@ -125,7 +130,7 @@ async def _start(site: web.TCPSite, section: str) -> tuple[str, int]:
     return str(host), int(port)
 
 
-async def _drain(proxy_runner: web.AppRunner, in_flight: InFlight, grace: float, force: asyncio.Event) -> None:
+async def _drain(proxy_runner: web.BaseRunner, in_flight: InFlight, grace: float, force: asyncio.Event) -> None:
     """Stop accepting and let requests in flight finish, within ``grace`` or until a second signal.
 
     aiohttp's runner closes the listener, closes idle keep-alive connections, waits up to ``grace`` for the
@@ -145,7 +150,7 @@ async def _drain(proxy_runner: web.AppRunner, in_flight: InFlight, grace: float,
     for task in (forced, idle):
         task.cancel()
     if not cleanup.cancelled():
-        cleanup.result()  # a failure while closing the services is not swallowed
+        cleanup.result()  # a failure while closing the listener is not swallowed
     _log.info("shutdown_drained")
 
 

@@ -10,22 +10,86 @@ Per-route upstream latency is *not* measured here: a hook does not know the rout
 it through ``ProxyObserver.request_done``. The upstream hooks measure what only the pool knows: how long a
 request queued for a free connection (``server.max_connections`` reached) and how long opening one took (DNS, TCP,
 TLS), and how often connections are reused.
+
+The upstream session should use :class:`InstrumentedConnector` rather than :func:`upstream_trace_config`: they
+record the same metrics, but a session with *any* ``TraceConfig`` pays for every trace signal of every request
+(a parameters object and an awaited ``Signal.send`` per step, whether or not anything listens) — about 10 % of
+the proxy's CPU per request in ``bench/run.py``. The connector sees the three moments it needs (queued, opened,
+reused) directly, at the cost of overriding two of ``TCPConnector``'s internal methods; the tests in
+``tests/integration/admin/test_tracing_hooks.py`` pin the behaviour, so an aiohttp upgrade that renames them
+fails loudly instead of silently zeroing the metrics.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from yarl import URL
 
 from tokenrelay.metrics import Metrics
 
-__all__ = ["endpoint_label", "idp_trace_config", "upstream_trace_config"]
+if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.client_reqrep import ClientRequest, ConnectionKey
+    from aiohttp.connector import Connection
+    from aiohttp.tracing import Trace
+
+__all__ = ["InstrumentedConnector", "endpoint_label", "idp_trace_config", "upstream_trace_config"]
 
 Clock = Callable[[], float]
+
+#: Set by ``_create_connection`` for the ``connect`` call (same task) it runs in: "this one was opened, not reused".
+_OPENED: ContextVar[bool] = ContextVar("tokenrelay_upstream_connection_opened", default=False)
+
+
+class InstrumentedConnector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that records pool waits, opened connections (timed) and reuses into :class:`Metrics`.
+
+    The same figures as :func:`upstream_trace_config`, without a ``TraceConfig`` on the request path.
+    """
+
+    def __init__(self, metrics: Metrics, *, clock: Clock = time.monotonic, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._metrics = metrics
+        self._clock = clock
+
+    async def connect(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> Connection:
+        """A pooled connection (counted as reused) or a new one (counted and timed in ``_create_connection``)."""
+        reset = _OPENED.set(False)
+        try:
+            connection = await super().connect(req, traces, timeout)
+            if not _OPENED.get():
+                self._metrics.upstream_connection(reused=True)
+            return connection
+        finally:
+            _OPENED.reset(reset)
+
+    async def _create_connection(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> ResponseHandler:
+        started = self._clock()
+        protocol = await super()._create_connection(req, traces, timeout)
+        _OPENED.set(True)
+        self._metrics.upstream_connection(reused=False, connect_duration=self._clock() - started)
+        return protocol
+
+    async def _wait_for_available_connection(self, key: ConnectionKey, traces: list[Trace]) -> None:
+        started = self._clock()
+        await super()._wait_for_available_connection(key, traces)
+        self._metrics.upstream_pool_waited(self._clock() - started)
 
 
 def idp_trace_config(metrics: Metrics, *, clock: Clock = time.monotonic) -> aiohttp.TraceConfig:
@@ -50,7 +114,10 @@ def idp_trace_config(metrics: Metrics, *, clock: Clock = time.monotonic) -> aioh
 
 
 def upstream_trace_config(metrics: Metrics, *, clock: Clock = time.monotonic) -> aiohttp.TraceConfig:
-    """Hooks recording pool waits, connection set-up time, and new versus reused connections."""
+    """Hooks recording pool waits, connection set-up time, and new versus reused connections.
+
+    For a session that already has other trace configs; otherwise prefer :class:`InstrumentedConnector`.
+    """
     config = aiohttp.TraceConfig()
 
     async def on_queued(

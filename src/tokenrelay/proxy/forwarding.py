@@ -19,7 +19,7 @@ from typing import Final
 
 import aiohttp
 import structlog
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
 from multidict import CIMultiDict
 
 from tokenrelay.proxy.errors import ProxyError
@@ -35,6 +35,9 @@ _SKIP_AUTO_HEADERS: Final = ("User-Agent", "Accept", "Accept-Encoding", "Content
 #: An error answer smaller than this is read to the end before a replay so its connection can be reused.
 _DRAIN_LIMIT: Final = 64 * 1024
 
+
+#: ``Via`` protocol names for the usual versions, so they are not formatted per request.
+_VERSIONS: Final = {HttpVersion11: "1.1", HttpVersion10: "1.0"}
 
 #: The status recorded (never sent) when the client disconnects first; nginx's convention.
 CLIENT_CLOSED: Final = 499
@@ -99,22 +102,36 @@ async def release(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
+class _CoalescedResponse(web.StreamResponse):
+    """A ``StreamResponse`` whose header block waits for the first body write, so both leave in one ``send``.
+
+    Used only when the first part of the body is already in hand: a streamed answer whose body is not there yet
+    (server-sent events, long polls) gets a plain ``StreamResponse``, whose headers go out at once. The class
+    attribute is aiohttp's own switch (``web.Response`` sets it the same way); were it ever removed, the headers
+    would simply be sent separately again.
+    """
+
+    _send_headers_immediately = False
+
+
 async def relay_response(
     request: web.BaseRequest, response: aiohttp.ClientResponse, *, request_id: str, via: bool, outcome: Outcome
 ) -> web.StreamResponse:
     """Stream ``response`` to the client; a client that goes away is recorded as status 499, not raised."""
     received = response.version  # Via names the protocol *this hop received* the message in (RFC 9110 §7.6.3)
-    version = f"{received.major}.{received.minor}" if received is not None else "1.1"
-    downstream = web.StreamResponse(
-        status=response.status,
-        reason=response.reason,
-        headers=response_headers(response.headers, version=version, request_id=request_id, via=via),
-    )
+    version = "1.1" if received is None else _VERSIONS.get(received) or f"{received.major}.{received.minor}"
+    try:
+        first = response.content.read_nowait()  # what already arrived with the headers (often the whole body)
+    except (aiohttp.ClientError, TimeoutError):
+        first = b""  # _pump reads again and meets the same failure, after the headers have been sent
+    kind = _CoalescedResponse if first or response.content.at_eof() else web.StreamResponse
+    downstream = kind(status=response.status, reason=response.reason)
+    response_headers(response.headers, version=version, request_id=request_id, via=via, into=downstream.headers)
     outcome.status = response.status
     complete = False
     try:
         await downstream.prepare(request)
-        complete = await _pump(request, response, downstream)
+        complete = await _pump(request, response, downstream, first)
     except ConnectionError:  # only the downstream side: _pump handles the upstream's errors itself
         outcome.status = CLIENT_CLOSED
         _log.info("client_disconnected", route=outcome.route)
@@ -127,11 +144,16 @@ async def relay_response(
     return downstream
 
 
-async def _pump(request: web.BaseRequest, response: aiohttp.ClientResponse, downstream: web.StreamResponse) -> bool:
-    """Copy the body; ``False`` if the upstream broke off (the client connection is then cut)."""
+async def _pump(
+    request: web.BaseRequest, response: aiohttp.ClientResponse, downstream: web.StreamResponse, first: bytes
+) -> bool:
+    """Copy the body (starting with ``first``); ``False`` if the upstream broke off (the client is then cut off)."""
+    if first:
+        await downstream.write(first)
+    content = response.content
     while True:
         try:
-            chunk = await response.content.readany()
+            chunk = await content.readany()
         except (aiohttp.ClientError, TimeoutError) as exc:
             _log.warning("upstream_body_failed", error=type(exc).__name__)
             _abort(request)

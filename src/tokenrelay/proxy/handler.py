@@ -22,12 +22,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypedDict
 
 import structlog
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
 from multidict import CIMultiDict
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
+from tokenrelay.log import log_access
 from tokenrelay.proxy.access import AccessPolicy
 from tokenrelay.proxy.errors import ProxyError, error_response
 from tokenrelay.proxy.forwarding import CLIENT_CLOSED, Outcome, relay_response, release, send
@@ -47,9 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVER_OPTIONS", "ProxyHandler", "RuntimeView", "ServerOptions", "create_server", "loggable_path"]
 
-_access_log = structlog.get_logger("tokenrelay.access")
 _log = structlog.get_logger("tokenrelay.proxy")
 _ACCESS_LEVELS = frozenset({"debug", "info"})
+_VERSIONS: Final = {HttpVersion11: "1.1", HttpVersion10: "1.0"}  # not formatted per request
 
 
 class ServerOptions(TypedDict):
@@ -92,25 +95,27 @@ class ProxyHandler:
         self._policy = AccessPolicy.from_settings(access)
         self._drop = frozenset({access.api_key_header.lower()})  # the key authenticates to us, never upstream
         self._drop_ws = self._drop | HANDSHAKE_HEADERS
+        self._request_id_var = _structlog_variable("request_id")
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.monotonic()
         runtime = self._runtime()
         request_id = request_id_for(request.headers)
         outcome = Outcome()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                response = await self._handle(request, runtime, request_id, outcome)
-            except ProxyError as exc:
-                response = error_response(exc, request_id=request_id, route=_route_name(outcome))
-                response.headers[REQUEST_ID_HEADER] = request_id
-                outcome.status = exc.status
-            except asyncio.CancelledError:
-                outcome.status = CLIENT_CLOSED  # the client went away: not an upstream error
-                _log.info("client_disconnected", route=outcome.route)
-                raise
-            finally:
-                self._finish(request, runtime, request_id, outcome, started)
+        bound = self._request_id_var.set(request_id)  # structlog's own variable: what bind_contextvars would set
+        try:
+            response = await self._handle(request, runtime, request_id, outcome)
+        except ProxyError as exc:
+            response = error_response(exc, request_id=request_id, route=_route_name(outcome))
+            response.headers[REQUEST_ID_HEADER] = request_id
+            outcome.status = exc.status
+        except asyncio.CancelledError:
+            outcome.status = CLIENT_CLOSED  # the client went away: not an upstream error
+            _log.info("client_disconnected", route=outcome.route)
+            raise
+        finally:
+            self._finish(request, runtime, request_id, outcome, started)
+            self._request_id_var.reset(bound)
         return response
 
     async def _handle(
@@ -207,8 +212,7 @@ class ProxyHandler:
         )  # fmt: skip
         log = runtime.settings.log
         if log.access_log and log.level in _ACCESS_LEVELS:
-            _access_log.info(
-                "request",
+            log_access(
                 route=outcome.route,
                 method=request.method,
                 path=loggable_path(request.raw_path),
@@ -219,6 +223,18 @@ class ProxyHandler:
                 replayed=outcome.replayed,
                 request_id=request_id,
             )
+
+
+def _structlog_variable(key: str) -> ContextVar[Any]:
+    """The ``ContextVar`` behind structlog's context-local ``key``, found through its public API.
+
+    Setting and resetting it directly is what ``bind_contextvars``/``reset_contextvars`` do, minus building a
+    name and two dicts per request; ``merge_contextvars`` and ``clear_contextvars`` see the same variable.
+    """
+    tokens = bind_contextvars(**{key: None})
+    variable = tokens[key].var
+    reset_contextvars(**tokens)
+    return variable
 
 
 def create_server(handler: ProxyHandler, **kwargs: Any) -> web.Server:
@@ -250,6 +266,8 @@ def loggable_path(raw: str) -> str:
     path, sep, query = raw.partition("?")
     if not sep:
         return path
+    if "&" not in query:  # the common case, without building a list
+        return f"{path}?{query.partition('=')[0]}=" if query else f"{path}?"
     names = (part.partition("=")[0] for part in query.split("&") if part)
     return f"{path}?{'&'.join(f'{name}=' for name in names)}"
 
@@ -266,7 +284,8 @@ async def _send_continue(request: web.BaseRequest) -> None:
 
 
 def _version(request: web.BaseRequest) -> str:
-    return f"{request.version.major}.{request.version.minor}"
+    version = request.version
+    return _VERSIONS.get(version) or f"{version.major}.{version.minor}"
 
 
 def _route_name(outcome: Outcome) -> str | None:

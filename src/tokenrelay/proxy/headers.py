@@ -101,10 +101,21 @@ def upstream_headers(
     return out
 
 
-def response_headers(upstream: CIMultiDictProxy[str], *, version: str, request_id: str, via: bool) -> CIMultiDict[str]:
-    """The downstream response's headers: the upstream's minus hop-by-hop fields, plus ``Via`` and the id."""
+def response_headers(
+    upstream: CIMultiDictProxy[str],
+    *,
+    version: str,
+    request_id: str,
+    via: bool,
+    into: CIMultiDict[str] | None = None,
+) -> CIMultiDict[str]:
+    """The downstream response's headers: the upstream's minus hop-by-hop fields, plus ``Via`` and the id.
+
+    ``into`` (the new response's own, empty ``headers``) is filled in place and returned: handing a dict to
+    ``StreamResponse(headers=...)`` would copy every field once more.
+    """
     named = connection_tokens(upstream)
-    out: CIMultiDict[str] = CIMultiDict()
+    out: CIMultiDict[str] = CIMultiDict() if into is None else into
     for name, value in upstream.items():
         lower = name.lower()
         if lower not in HOP_BY_HOP and not (named and lower in named):

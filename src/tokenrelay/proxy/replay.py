@@ -48,13 +48,17 @@ class RequestBody:
         return _chain(self.head, self.rest)
 
 
+#: The body of every request without one (a value: shared rather than built per request).
+_NO_BODY: Final = RequestBody(b"", None, present=False)
+
+
 async def read_body(content: StreamReader, present: bool, limit: int) -> RequestBody:
     """Read up to ``limit`` bytes; stop early (memory stays bounded) as soon as the body is known to be larger.
 
     A negative ``limit`` means "no replay possible": nothing is buffered, the body streams straight through.
     """
     if not present:
-        return RequestBody(b"", None, present=False)
+        return _NO_BODY
     if limit < 0:
         return RequestBody(b"", content, present=True)
     buffer = bytearray()

@@ -15,7 +15,7 @@ from tests.unit.observability.prom_exposition import parse
 from tokenrelay.metrics import Metrics
 from tokenrelay.runtime import compile_runtime
 from tokenrelay.tokens import TokenCache
-from tokenrelay.tracing import idp_trace_config, upstream_trace_config
+from tokenrelay.tracing import InstrumentedConnector, idp_trace_config, upstream_trace_config
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
@@ -93,3 +93,42 @@ async def test_upstream_hook_times_waits_for_a_full_pool(aiohttp_server: ServerF
     family = parse(metrics.render())["tokenrelay_upstream_pool_wait_seconds"]
     assert family.value("tokenrelay_upstream_pool_wait_seconds_count") >= 2
     assert family.value("tokenrelay_upstream_pool_wait_seconds_sum") >= 0.05  # >= one request's service time
+
+
+async def test_instrumented_connector_counts_new_and_reused_connections(aiohttp_server: ServerFactory) -> None:
+    """The connector records what the upstream hooks do: one connection opened (and timed), then reused."""
+    server, metrics = await _server(aiohttp_server), Metrics(version="1")
+    async with aiohttp.ClientSession(connector=InstrumentedConnector(metrics)) as session:
+        for _ in range(3):
+            async with session.get(server.make_url("/")) as response:
+                await response.read()
+    assert metrics.upstream_connections.value(("new",)) == 1
+    assert metrics.upstream_connections.value(("reused",)) == 2
+    assert metrics.upstream_connect_duration.count(()) == 1
+    assert metrics.upstream_pool_wait.count(()) == 0
+
+
+async def test_instrumented_connector_times_waits_for_a_full_pool(aiohttp_server: ServerFactory) -> None:
+    """With a pool of one, concurrent requests queue; each wait is observed and it is not negligible."""
+    server, metrics = await _server(aiohttp_server, delay=0.05), Metrics(version="1")
+    async with aiohttp.ClientSession(connector=InstrumentedConnector(metrics, limit=1)) as session:
+
+        async def fetch() -> None:
+            async with session.get(server.make_url("/")) as response:
+                await response.read()
+
+        await asyncio.gather(fetch(), fetch(), fetch())
+    family = parse(metrics.render())["tokenrelay_upstream_pool_wait_seconds"]
+    assert family.value("tokenrelay_upstream_pool_wait_seconds_count") >= 2
+    assert family.value("tokenrelay_upstream_pool_wait_seconds_sum") >= 0.05
+    assert metrics.upstream_connections.value(("new",)) + metrics.upstream_connections.value(("reused",)) == 3
+
+
+async def test_instrumented_connector_counts_nothing_for_a_failed_connect(unused_loopback_port: int) -> None:
+    """A refused connection is neither opened nor reused: the counters stay at zero."""
+    metrics = Metrics(version="1")
+    async with aiohttp.ClientSession(connector=InstrumentedConnector(metrics)) as session:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(f"http://127.0.0.1:{unused_loopback_port}/")
+    assert metrics.upstream_connections.value(("new",)) == 0
+    assert metrics.upstream_connections.value(("reused",)) == 0

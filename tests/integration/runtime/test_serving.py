@@ -65,6 +65,19 @@ async def test_admin_listener_answers_on_its_own_port(idp: FakeIdp, upstream: Up
             assert (response.status, (await response.json())["error"]) == (404, "no_route")
 
 
+async def test_upstream_pool_metrics_are_recorded_without_trace_hooks(idp: FakeIdp, upstream: Upstream) -> None:
+    """The upstream session's connector counts opened and reused connections (no TraceConfig on the hot path)."""
+    async with serving(relay_config(idp, upstream)) as listening, aiohttp.ClientSession() as client:
+        assert listening.admin is not None
+        for _ in range(3):
+            async with client.get(url(listening.proxy, "/billing/invoices")) as response:
+                assert response.status == 200
+        async with client.get(url(listening.admin, "/metrics")) as response:
+            text = await response.text()
+    assert 'tokenrelay_upstream_connections_total{kind="new"} 1' in text
+    assert 'tokenrelay_upstream_connections_total{kind="reused"} 2' in text
+
+
 async def test_connect_reaches_the_proxy_handler(idp: FakeIdp, upstream: Upstream) -> None:
     """``CONNECT host:443`` is answered by the proxy (refused with its JSON error), not by the router's 404."""
     async with serving(relay_config(idp, upstream)) as listening:
