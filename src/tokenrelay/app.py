@@ -31,7 +31,7 @@ from aiohttp.web_urldispatcher import MatchInfoError
 
 from tokenrelay.admin import create_admin_app
 from tokenrelay.metrics import Metrics
-from tokenrelay.proxy.handler import SERVER_OPTIONS, ProxyHandler
+from tokenrelay.proxy.handler import SERVER_OPTIONS, ProxyHandler, defer_expect
 from tokenrelay.reload import ReloadController
 from tokenrelay.runtime import RuntimeHolder, compile_runtime
 from tokenrelay.settings import Settings
@@ -120,11 +120,12 @@ def create_proxy_app(
     """The proxy listener as an ``Application`` (for embedding): every request goes to the proxy handler.
 
     ``serve`` uses :func:`proxy_services` and :func:`create_proxy_server` instead, which answer the same requests
-    the same way with less work per request.
+    the same way with less work per request. Serve it with ``web.AppRunner(app, **SERVER_OPTIONS)``.
     """
     app = web.Application(middlewares=[_unrouted])
     app.cleanup_ctx.append(_services_context(settings, config_path, dict(flags or {}), metrics))
-    app.router.add_route("*", "/{tail:.*}", _proxy)
+    # ``100 Continue`` is the handler's to send, after the access check, routing and the token lookup
+    app.router.add_route("*", "/{tail:.*}", _proxy, expect_handler=defer_expect)
     return app
 
 

@@ -28,6 +28,8 @@ import structlog
 from aiohttp import web
 
 from tokenrelay.app import InFlight, Services, create_admin_listener_app, create_proxy_server, proxy_services
+from tokenrelay.config_loader import exposure_problems
+from tokenrelay.grant.errors import ConfigError
 from tokenrelay.settings import Settings
 
 __all__ = ["EXIT_OK", "EXIT_STARTUP", "Listening", "StartupError", "run", "serve"]
@@ -69,8 +71,13 @@ async def serve(
 ) -> None:
     """Start both listeners, wait for ``stop`` (or SIGTERM/SIGINT), then drain and close.
 
-    Signals are captured from the start, so a SIGTERM during startup still ends in an orderly shutdown.
+    Signals are captured from the start, so a SIGTERM during startup still ends in an orderly shutdown. Raises
+    ``ConfigError`` before anything is created or bound when a listener would be exposed beyond loopback without
+    an access policy: ``load_settings`` checks that for the CLI, but embedding code may build its settings itself.
     """
+    problems = exposure_problems(settings)
+    if problems:
+        raise ConfigError(problems)
     stop = stop or asyncio.Event()
     force = asyncio.Event()
     grace = settings.server.shutdown_grace

@@ -8,7 +8,8 @@ reload never changes the rules half-way through a request. The order of the step
 2. the access policy runs before anything else is revealed (even whether a route exists);
 3. the route is matched — absolute-form targets (``HTTP_PROXY`` clients) only against routes that name a host;
 4. the token is read (``peek`` fast path, ``get`` on a miss) *before* ``100 Continue`` is sent, so a client
-   whose request cannot be served never uploads its body;
+   whose request cannot be served never uploads its body (behind an ``Application`` route this needs
+   ``expect_handler=defer_expect``, or aiohttp's router invites the body before the handler runs);
 5. the upstream answer is streamed back; a 401 is replayed once with a fresh token if the body was kept.
 
 Serve it with :data:`SERVER_OPTIONS` (``web.AppRunner(app, **SERVER_OPTIONS)``) or :func:`create_server`:
@@ -48,7 +49,15 @@ if TYPE_CHECKING:
 
     from tokenrelay.metrics import ProxyObserver
 
-__all__ = ["SERVER_OPTIONS", "ProxyHandler", "RuntimeView", "ServerOptions", "create_server", "loggable_path"]
+__all__ = [
+    "SERVER_OPTIONS",
+    "ProxyHandler",
+    "RuntimeView",
+    "ServerOptions",
+    "create_server",
+    "defer_expect",
+    "loggable_path",
+]
 
 _log = structlog.get_logger("tokenrelay.proxy")
 _ACCESS_LEVELS = frozenset({"debug", "info"})
@@ -272,15 +281,35 @@ def loggable_path(raw: str) -> str:
     return f"{path}?{'&'.join(f'{name}=' for name in names)}"
 
 
+#: Set on a ``web.Request`` by :func:`defer_expect`: the router left ``100 Continue`` to the handler.
+_CONTINUE_DEFERRED: Final = web.RequestKey("tokenrelay_continue_deferred", bool)
+
+
+async def defer_expect(request: web.Request) -> None:
+    """An ``expect_handler`` for the proxy's catch-all route: leave ``Expect`` to the handler.
+
+    aiohttp's default expect handler sends ``100 Continue`` as soon as the router has matched, before any handler
+    runs, so an unroutable or token-less request would upload its body anyway. This one sends nothing and marks
+    the request, and the handler answers ``100 Continue`` itself once it has decided to forward (as it does on
+    the low-level server). Unknown ``Expect`` values are ignored there too: the header is never forwarded.
+    """
+    request[_CONTINUE_DEFERRED] = True
+
+
 async def _send_continue(request: web.BaseRequest) -> None:
     """Answer ``Expect: 100-continue`` ourselves, now that the request will be forwarded.
 
-    An ``Application`` has already done so in its router (``web.Request``); the low-level server has not.
+    The low-level server never answers it; an ``Application`` route does, in its router, unless its
+    ``expect_handler`` is :func:`defer_expect` — so a ``web.Request`` gets one only when that deferred it,
+    never a second one.
     """
-    if isinstance(request, web.Request) or request.version < (1, 1):
+    if request.version < (1, 1):
+        return
+    if isinstance(request, web.Request) and not request.get(_CONTINUE_DEFERRED, False):
         return
     if request.headers.get("Expect", "").lower() == "100-continue":
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # as aiohttp's own expect handler: the response body has not started
 
 
 def _version(request: web.BaseRequest) -> str:

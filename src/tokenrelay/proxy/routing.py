@@ -13,14 +13,19 @@ Matching rules (``docs/proxy.md`` has the long form):
   longest path prefix; ties go to the route listed first.
 * Forward-proxy (absolute-form) requests only consider routes that name a host: a host no route names is
   refused, so the proxy is never an open proxy.
+* Traversal: a segment that is, or after percent-decoding contains, a ``.``/``..`` step is refused, including
+  ``%2e%2e%2fadmin`` (an upstream that decodes ``%2F`` before normalising) and ``..;`` (a servlet container
+  that strips ``;`` path parameters). The forwarded path itself stays byte-for-byte.
 """
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
+from urllib.parse import unquote
 
 from aiohttp import ClientTimeout
 from yarl import URL
@@ -32,7 +37,14 @@ from tokenrelay.tokens import CacheKey, Fetcher, RefreshPolicy
 
 __all__ = ["Route", "RouteMatch", "RouteTable", "TokenBinding", "split_host"]
 
-_DOT_SEGMENTS: Final = frozenset({".", "..", "%2e", "%2e%2e", ".%2e", "%2e."})
+_DOT_NAMES: Final = frozenset({".", ".."})
+_SEPARATORS: Final = re.compile(r"[/\\]")
+_DOT_PROBLEM: Final = (
+    "the path contains a '.' or '..' segment (also when percent-encoded, hidden behind an encoded '/' or '\\', "
+    "or followed by ';' parameters)"
+)
+#: How many rounds of percent-decoding a segment may need to become stable (``%252e`` needs two).
+_MAX_DECODES: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +136,41 @@ def _prefix_matches(prefix: str | None, path: str) -> bool:
 
 
 def _check_path(path: str) -> None:
-    """Refuse dot-segments: after ``strip_prefix`` they could climb out of the upstream's base path."""
-    if "." not in path and "%" not in path:
+    """Refuse any segment that could climb out of the upstream's base path (after ``strip_prefix``, or upstream).
+
+    Each raw segment is percent-decoded until it is stable (``%252e`` -> ``%2e`` -> ``.``), then split at ``/``
+    and ``\\`` (an upstream may decode ``%2F`` before normalising) and each piece cut at its first ``;`` (servlet
+    containers drop ``;`` path parameters, so ``..;`` is ``..`` there): a piece that is ``.`` or ``..`` is refused.
+    Only the check decodes; the forwarded path stays byte-for-byte, so ``group%2Fproject`` passes untouched.
+    """
+    if "." not in path and "%" not in path:  # the common case: nothing to decode, nothing to climb with
         return
     for segment in path.split("/"):
-        if segment.lower() in _DOT_SEGMENTS:
-            raise ProxyError("bad_request", "the path contains '.' or '..' segments")
+        if "%" in segment or "\\" in segment:
+            problem = _segment_problem(segment)
+        elif "." in segment and segment.partition(";")[0] in _DOT_NAMES:  # nothing to decode or split
+            problem = _DOT_PROBLEM
+        else:
+            continue
+        if problem is not None:
+            raise ProxyError("bad_request", problem)
+
+
+def _segment_problem(segment: str) -> str | None:
+    """Why ``segment`` (one raw path segment) is refused, or ``None`` when it is harmless."""
+    decoded = segment
+    for _ in range(_MAX_DECODES + 1):  # one more round than allowed, to see whether the last one was stable
+        # latin-1 maps every decoded byte to one character, so the next round sees exactly the bytes decoded
+        step = unquote(decoded, encoding="latin-1")
+        if step == decoded:
+            break
+        decoded = step
+    else:
+        return f"a path segment is percent-encoded more than {_MAX_DECODES} times over"
+    for piece in _SEPARATORS.split(decoded):
+        if piece.partition(";")[0] in _DOT_NAMES:
+            return _DOT_PROBLEM
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +204,7 @@ class RouteTable:
         """The route for ``host`` (a Host value, port allowed) and ``path`` (raw path, query allowed).
 
         Raises ``ProxyError("host_not_allowed")`` for a forward-proxy request to a host no route names, and
-        ``ProxyError("bad_request")`` for dot-segments.
+        ``ProxyError("bad_request")`` for dot-segments (also encoded or with ``;`` parameters).
         """
         raw_path, sep, query = path.partition("?")
         _check_path(raw_path)

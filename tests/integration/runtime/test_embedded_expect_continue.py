@@ -1,0 +1,97 @@
+"""``Expect: 100-continue`` on the embedded ``Application`` (``create_proxy_app``): the same promise ``serve`` keeps.
+
+The catch-all route defers ``Expect`` to the handler, which answers ``100 Continue`` only once the access policy,
+the route and the token allow the request to be forwarded; a refused request never has its body uploaded, and a
+forwarded one gets exactly one interim answer. (The unroutable case is in ``test_serve_expect_continue``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.integration.runtime.test_serve_expect_continue import first_answer_head
+from tests.integration.runtime.through_proxy_support import EchoUpstream, SwitchableIdp, one_route_config
+from tokenrelay.app import create_proxy_app
+from tokenrelay.proxy import SERVER_OPTIONS
+from tokenrelay.settings import build_settings
+
+ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
+
+
+@pytest.fixture(name="idp")
+async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
+    idp = SwitchableIdp()
+    app = web.Application()
+    app.router.add_post("/token", idp.token)
+    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    return idp
+
+
+@pytest.fixture(name="upstream")
+async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
+    upstream = EchoUpstream()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", upstream.handle)
+    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    return upstream
+
+
+@asynccontextmanager
+async def embedded(config: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
+    """``create_proxy_app`` served the documented way (``AppRunner(app, **SERVER_OPTIONS)``) on 127.0.0.1."""
+    runner = web.AppRunner(create_proxy_app(build_settings(config)), **SERVER_OPTIONS)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield ("127.0.0.1", runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+async def test_unavailable_token_is_answered_without_inviting_the_body(
+    idp: SwitchableIdp, upstream: EchoUpstream
+) -> None:
+    idp.mode = "http_500"
+    async with embedded(one_route_config(idp, upstream)) as address:
+        head = await first_answer_head(address, "/billing/x")
+    assert head.startswith(b"HTTP/1.1 503")
+    assert upstream.seen == []
+
+
+async def test_refused_client_is_answered_without_inviting_the_body(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
+    config = one_route_config(idp, upstream) | {"access": {"api_keys": ["k" * 32]}}
+    async with embedded(config) as address:
+        head = await first_answer_head(address, "/billing/x")
+    assert head.startswith(b"HTTP/1.1 403")
+    assert idp.received == 0
+
+
+async def test_servable_request_gets_exactly_one_100_continue(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
+    async with embedded(one_route_config(idp, upstream)) as address:
+        reader, writer = await asyncio.open_connection(*address)
+        try:
+            writer.write(
+                b"PUT /billing/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+            await writer.drain()
+            async with asyncio.timeout(5):
+                interim = await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"hello")
+            await writer.drain()
+            async with asyncio.timeout(5):
+                rest = await reader.read()
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert interim.startswith(b"HTTP/1.1 100 Continue")
+    assert rest.startswith(b"HTTP/1.1 200")
+    assert b"100 Continue" not in rest
+    assert upstream.seen == ["Bearer tok-1"]
