@@ -176,7 +176,7 @@ def token_status(status: KeyStatus) -> dict[str, object]:
     """One ``/tokens`` entry: identifies the key and the token (fingerprint) without ever containing either."""
     return {
         "profile": status.key.profile,
-        "key": status.key.digest[:12],
+        "key": status.key.short_digest,
         "fingerprint": status.fingerprint,
         "expires_in": _seconds(status.expires_in),
         "age": _seconds(status.age),

@@ -3,14 +3,13 @@
 Exit statuses: 0 success; 1 a runtime failure (``token`` could not get a token); 2 a configuration problem
 (every bad field printed, no traceback); 3 a startup failure other than configuration (a port in use). Heavy
 modules (the server, the dev IdP, the demo) are imported by the command that needs them, so ``--help`` and
-``check-config`` stay fast and the CLI imports even when an optional part is missing.
+``check-config`` stay fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +19,9 @@ from urllib.parse import urlsplit
 import yaml
 
 from tokenrelay.config_loader import EXIT_CONFIG, format_config_error, load_settings
+from tokenrelay.config_redaction import redacted
 from tokenrelay.grant.errors import ConfigError, OAuth2Error
-from tokenrelay.settings import Settings, redacted
+from tokenrelay.settings import Settings
 
 __all__ = ["build_parser", "main"]
 
@@ -263,15 +263,9 @@ def _dev_server_may_listen(args: argparse.Namespace) -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    try:
-        demo = importlib.import_module("tokenrelay.demo")  # assigned separately; optional until it lands
-    except ModuleNotFoundError as exc:
-        if exc.name != "tokenrelay.demo":
-            raise
-        print("tokenrelay demo: not available in this build; see examples/config/ to run the proxy", file=sys.stderr)
-        return EXIT_FAILURE
-    result = demo.main(["--keep-running"]) if args.keep_running else demo.main()
-    return result if isinstance(result, int) else EXIT_OK
+    from tokenrelay.demo import main as demo_main
+
+    return demo_main(keep_running=args.keep_running)
 
 
 def _quiet_logging() -> None:

@@ -10,7 +10,6 @@ loopback without an access policy. Blocking (file reads): call it off the event 
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from tokenrelay.grant.errors import ConfigError, FieldError
+from tokenrelay.grant.urls import is_loopback_host
 from tokenrelay.secrets import resolve_credentials
 from tokenrelay.settings import Settings, build_settings
 
@@ -28,7 +28,6 @@ __all__ = [
     "EXIT_CONFIG",
     "exposure_problems",
     "format_config_error",
-    "is_loopback",
     "load_settings",
     "read_config_file",
 ]
@@ -97,16 +96,6 @@ def format_config_error(exc: ConfigError) -> str:
     return "\n".join(lines)
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts local connections. Names other than ``localhost`` count as exposed."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def exposure_problems(settings: Settings) -> list[FieldError]:
     """Listeners reachable beyond loopback without an access policy: a proxy that lends credentials, open to all.
 
@@ -117,7 +106,7 @@ def exposure_problems(settings: Settings) -> list[FieldError]:
     """
     access = settings.access
     problems: list[FieldError] = []
-    if not is_loopback(settings.listen.host) and not (access.allow_clients or access.api_keys or access.open):
+    if not is_loopback_host(settings.listen.host) and not (access.allow_clients or access.api_keys or access.open):
         problems.append(
             FieldError(
                 "listen.host",
@@ -127,7 +116,7 @@ def exposure_problems(settings: Settings) -> list[FieldError]:
             )
         )
     admin = settings.admin
-    if admin.enabled and not is_loopback(admin.host) and not (access.allow_clients or access.open):
+    if admin.enabled and not is_loopback_host(admin.host) and not (access.allow_clients or access.open):
         problems.append(
             FieldError(
                 "admin.host",

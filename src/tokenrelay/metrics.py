@@ -327,7 +327,7 @@ def _render_token_gauges(out: list[str], statuses: Iterable[KeyStatus]) -> None:
     expiry: list[str] = []
     permanent: list[str] = []
     for status in sorted(statuses, key=lambda s: (s.key.profile, s.key.digest)):
-        labels = _labels(("profile", "key"), (status.key.profile, status.key.digest[:12]))
+        labels = _labels(("profile", "key"), (status.key.profile, status.key.short_digest))
         if status.fingerprint is not None and status.expires_in is not None:
             expiry.append(f"tokenrelay_token_expiry_seconds{labels} {_number(status.expires_in)}")
         permanent.append(f"tokenrelay_token_permanent_failure{labels} {int(status.permanent_failure)}")

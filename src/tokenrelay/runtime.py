@@ -29,7 +29,7 @@ from tokenrelay.metrics import Metrics, instrument_fetcher
 from tokenrelay.proxy.routing import RouteTable, TokenBinding
 from tokenrelay.secrets import FileSignature, ResolvedCredentials, file_changed, resolve_credentials
 from tokenrelay.settings import ProfileSettings, Settings
-from tokenrelay.tokens import TokenCache, cache_key, fetcher_for
+from tokenrelay.tokens import TokenCache, cache_key, fetcher_for, request_shape
 from tokenrelay.tokens.policy import policy_for_profile
 
 __all__ = ["Runtime", "RuntimeHolder", "compile_runtime"]
@@ -46,7 +46,7 @@ class Runtime:
     bindings: Mapping[str, TokenBinding]
     clients: Mapping[str, ClientCredentials]
     generation: int
-    #: Credential files read for this snapshot (``secret_file``, ``private_key_file``), checked for rotation.
+    #: Credential files read for this snapshot (secret, signing key, TLS client cert/key), checked for rotation.
     watched: tuple[FileSignature, ...] = ()
 
 
@@ -217,7 +217,7 @@ def _compile_profile(
         audience=profile.audience,
         resource=profile.resource,
         params=profile.params,
-        extra={"options": config.options.model_dump(mode="json"), "headers": config.http.model_dump(mode="json")},
+        extra=request_shape(config),
     )
     if previous is not None and name in previous.bindings:
         old = previous.bindings[name]

@@ -5,11 +5,13 @@ variable (``client.secret_env``). Files are what Kubernetes mounts: it rotates a
 ``..data`` symlink to a new directory, so the path keeps its name while the file behind it (device, inode,
 mtime) changes. A :class:`FileSignature` records both the ``stat`` result and a digest of the content, so a
 cheap ``stat`` comparison rules out "unchanged" and a content digest confirms "changed" (a ``touch`` is not a
-rotation). The signature of ``client.private_key_file`` is kept too: the grant core reads that key itself,
-but a rotated key must also yield a new cache key.
+rotation). The signatures of ``client.private_key_file`` and of the TLS client certificate and key
+(``http.cert_file`` / ``http.key_file``, mTLS to the token endpoint) are kept too: the grant core reads those
+files itself, but a rotated key or certificate must yield a new cache key, hence a new client that loads it.
 
-The credential digest is the SHA-256 of the credential material's own digests: it identifies the credential in
-a cache key without the secret ever being stored, logged or compared in the clear.
+The credential digest (:func:`tokenrelay.tokens.keys.digest_credential`, the same derivation the library's
+``credential_digest`` uses) identifies the credential in a cache key without the secret ever being stored,
+logged or compared in the clear.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from tokenrelay.grant.errors import ConfigError, FieldError
 from tokenrelay.settings import ProfileSettings
+from tokenrelay.tokens.keys import digest_credential
 
 __all__ = [
     "FileSignature",
@@ -112,26 +115,48 @@ def resolve_credentials(
     if profile.secret_env is not None:
         secret = _env_secret(name, profile.secret_env, env)
     if profile.secret_file is not None:
-        signature, content = _read(name, "secret_file", profile.secret_file)
+        signature, content = _read(name, "client.secret_file", profile.secret_file)
         watched.append(signature)
         secret = _decode_secret(name, content)
-    key_digest = ""
-    key_file = profile.client.get("private_key_file") or profile.client.get("privateKeyFile")
-    if key_file is not None:
-        signature, _ = _read(name, "private_key_file", Path(str(key_file)))
+    files: dict[str, bytes | None] = {}
+    for part, key, path in _credential_files(profile):
+        signature, files[part] = _read(name, key, path)
         watched.append(signature)
-        key_digest = signature.digest
-    inline_key = profile.client.get("private_key") or profile.client.get("privateKey")
-    parts = (secret or "", str(inline_key or ""), key_digest)
-    digest = hashlib.sha256("|".join(hashlib.sha256(p.encode()).hexdigest() for p in parts).encode()).hexdigest()
+    inline_key = _plain_text(profile.client.get("private_key") or profile.client.get("privateKey"))
+    digest = digest_credential(secret=_utf8(secret), private_key=_utf8(inline_key), **files)
     return ResolvedCredentials(secret=secret, watched=tuple(watched), digest=digest)
 
 
-def _inline_secret(profile: ProfileSettings) -> str | None:
-    value = profile.client.get("secret")
+def _credential_files(profile: ProfileSettings) -> list[tuple[str, str, Path]]:
+    """The files the grant core reads itself (signing key, TLS client certificate and key), as
+    ``(digest part, config path, file)``: their content identifies the credential, so a rotation must be seen."""
+    found: list[tuple[str, str, Path]] = []
+    for where, part, camel in (
+        ("client", "private_key_file", "privateKeyFile"),
+        ("http", "cert_file", "certFile"),
+        ("http", "key_file", "keyFile"),
+    ):
+        section = profile.client if where == "client" else profile.http
+        value = section.get(part) if section.get(part) is not None else section.get(camel)
+        if value is not None:
+            found.append((part, f"{where}.{part}", Path(str(value))))
+    return found
+
+
+def _plain_text(value: object) -> str | None:
+    """A configured credential as text; a ``SecretStr`` is unwrapped (its ``str`` is a mask, not the value)."""
     if value is None:
         return None
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+    get = getattr(value, "get_secret_value", None)
+    return str(get() if callable(get) else value)
+
+
+def _utf8(text: str | None) -> bytes | None:
+    return None if text is None else text.encode("utf-8")
+
+
+def _inline_secret(profile: ProfileSettings) -> str | None:
+    return _plain_text(profile.client.get("secret"))
 
 
 def _env_secret(name: str, variable: str, env: Mapping[str, str]) -> str:
@@ -143,11 +168,12 @@ def _env_secret(name: str, variable: str, env: Mapping[str, str]) -> str:
 
 
 def _read(name: str, key: str, path: Path) -> tuple[FileSignature, bytes]:
+    """Sign and read ``path``; a problem is a :class:`ConfigError` at ``profiles.<name>.<key>``."""
     try:
         return sign_file(path)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([FieldError(f"profiles.{name}.client.{key}", f"cannot read {path}: {reason}")]) from None
+        raise ConfigError([FieldError(f"profiles.{name}.{key}", f"cannot read {path}: {reason}")]) from None
 
 
 def _decode_secret(name: str, content: bytes) -> str:

@@ -11,7 +11,7 @@ what only a long-running proxy needs: where the secret comes from (``secret_file
 Kubernetes secret rotation) and the token request parameters shared by every route of the profile.
 
 ``build_settings`` is the one constructor that applies the source order (``tokenrelay.config_loader`` reads the
-file and reports errors); ``redacted`` is the printable form with every secret replaced by ``***``.
+file and reports errors); ``tokenrelay.config_redaction.redacted`` is the printable form, secrets masked.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from tokenrelay.grant.config import validate_config
 from tokenrelay.grant.errors import ConfigError
 
 __all__ = [
-    "REDACTED",
     "AccessSettings",
     "AdminSettings",
     "ByteSize",
@@ -58,7 +57,6 @@ __all__ = [
     "Settings",
     "TimeoutSettings",
     "build_settings",
-    "redacted",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -69,23 +67,6 @@ _SIZE_UNITS = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, 
 _SECRET_KEYS = ("secret",)
 _SECRET_FILE_KEYS = ("secret_file", "secretFile")
 _SECRET_ENV_KEYS = ("secret_env", "secretEnv")
-#: Keys whose values ``redacted()`` replaces, compared lower-case with ``-`` read as ``_``.
-_SENSITIVE_KEYS = frozenset(
-    {
-        "secret",
-        "client_secret",
-        "private_key",
-        "privatekey",
-        "password",
-        "authorization",
-        "proxy_authorization",
-        "access_token",
-        "refresh_token",
-        "api_keys",
-        "x_tokenrelay_key",
-    }
-)
-REDACTED = "***"
 
 
 def _parse_duration(value: object) -> object:
@@ -118,9 +99,12 @@ ByteSize = Annotated[int, BeforeValidator(_parse_size), Field(ge=0)]
 
 
 class _Section(BaseModel):
-    """Every section rejects unknown keys: a typo must fail at startup, not be silently ignored."""
+    """Every section rejects unknown keys: a typo must fail at startup, not be silently ignored.
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    Validation errors never quote their input (``hide_input_in_errors``): next to a bad field may stand a secret.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, hide_input_in_errors=True)
 
 
 class ListenSettings(_Section):
@@ -161,10 +145,12 @@ class ProfileSettings(_Section):
     ``client.secret_env``. They are validated against the grant core's models when the profile is compiled.
     """
 
-    client: dict[str, Any]
+    #: Free-form until compiled, so a secret here is a plain ``str``: kept out of ``repr`` (as are ``http``'s
+    #: headers, which may carry one), so that printing settings in a log, a traceback or a test cannot show it.
+    client: dict[str, Any] = Field(repr=False)
     auth: dict[str, Any]
     options: dict[str, Any] = Field(default_factory=dict)
-    http: dict[str, Any] = Field(default_factory=dict)
+    http: dict[str, Any] = Field(default_factory=dict, repr=False)
     scope: tuple[str, ...] | str | None = None
     audience: str | None = None
     resource: tuple[str, ...] = ()
@@ -340,6 +326,7 @@ class Settings(BaseSettings):
         extra="forbid",
         frozen=True,
         populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     listen: ListenSettings = ListenSettings()
@@ -395,31 +382,6 @@ def build_settings(file_data: Mapping[str, Any] | None = None, **flags: Any) -> 
     """
     with _file_data(dict(file_data or {})):
         return Settings(**flags)
-
-
-def redacted(settings: Settings) -> dict[str, Any]:
-    """The effective configuration as plain data with every secret replaced by ``***`` (for ``check-config``).
-
-    ``SecretStr`` values are masked, and so is any value under a key that names a credential (``secret``,
-    ``private_key``, ``authorization`` ...), because a profile's grant part is free-form until compiled.
-    """
-    result = _plain(settings.model_dump(mode="python", by_alias=False))
-    assert isinstance(result, dict)
-    return result
-
-
-def _plain(value: object, *, key: str = "") -> object:
-    if key.lower().replace("-", "_") in _SENSITIVE_KEYS and value not in (None, (), [], {}):
-        return REDACTED
-    if isinstance(value, SecretStr):
-        return REDACTED
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v, key=str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 def _first(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> Any:

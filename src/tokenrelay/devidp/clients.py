@@ -129,11 +129,13 @@ def load_clients_file(path: str | Path) -> tuple[DevClient, ...]:
         parsed = _ClientsFile.model_validate(raw if raw is not None else {})
     except OSError as exc:
         raise ConfigError(f"cannot read clients file {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"clients file {path} is not valid YAML/JSON") from exc
+    # ``from None`` below: YAML errors quote the offending line and pydantic's carry the input (secrets
+    # included); chained, they would print in a traceback. The paths and messages say what to fix.
+    except yaml.YAMLError:
+        raise ConfigError(f"clients file {path} is not valid YAML/JSON") from None
     except ValidationError as exc:
-        errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        raise ConfigError(errors, prefix=f"invalid clients file {path}") from exc
+        errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors(include_input=False)]
+        raise ConfigError(errors, prefix=f"invalid clients file {path}") from None
     clients: list[DevClient] = []
     for index, model in enumerate(parsed.clients):
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from tokenrelay.devidp.keys import load_signing_key
 from tokenrelay.devidp.sample_api import SAMPLE_API_STATE, SampleApiState, create_sample_api
 from tokenrelay.devidp.state import DEV_IDP_STATE, DevIdpState
 from tokenrelay.grant.errors import ConfigError, FieldError
+from tokenrelay.grant.urls import is_loopback_host
 
 __all__ = [
     "DevStack",
@@ -96,13 +96,7 @@ class SampleApi:
 
 def check_loopback(host: str, *, allow_non_loopback: bool = False, what: str = "the dev IdP") -> None:
     """Refuse an address that is not loopback (``localhost``, 127.0.0.0/8, ``::1``) unless explicitly allowed."""
-    if allow_non_loopback or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        loopback = False  # a host name other than localhost: do not guess what it resolves to
-    if not loopback:
+    if not allow_non_loopback and not is_loopback_host(host):
         raise NonLoopbackError(
             f"{what} is a development tool and will not listen on {host!r}; "
             "use 127.0.0.1 / ::1, or pass allow_non_loopback=True if you really mean it"

@@ -19,7 +19,6 @@ is not usable) carrying the document as its payload; a bad configured issuer rai
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import math
 import re
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tokenrelay.grant.errors import ConfigError, TokenResponseError
+from tokenrelay.grant.urls import is_loopback_host
 
 __all__ = ["MetadataCache", "ServerMetadata", "metadata_urls", "parse_metadata"]
 
@@ -187,7 +187,7 @@ def _url_problem(url: str) -> str | None:
         return "it must not contain credentials"
     if "#" in url:
         return "it must not contain a fragment (RFC 6749 §3.2)"
-    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname)):
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname)):
         return None
     if parts.scheme == "http":
         return "https is required (plain http only for loopback hosts)"
@@ -197,15 +197,6 @@ def _url_problem(url: str) -> str | None:
 def _issuer_problem(issuer: str) -> str | None:
     """RFC 8414 §2: an issuer is an https URL with no query or fragment."""
     return "it must not contain a query" if "?" in issuer else _url_problem(issuer)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _shown(value: str) -> str:

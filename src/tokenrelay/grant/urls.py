@@ -9,11 +9,12 @@ already-encoded absolute URL that the transport sends verbatim.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["ParsedURL", "parse_http_url", "resolve_url"]
+__all__ = ["ParsedURL", "is_loopback_host", "parse_http_url", "resolve_url"]
 
 _DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
 _SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
@@ -141,3 +142,18 @@ def resolve_url(reference: str, base: str | ParsedURL) -> str:
     else:
         segments = _apply_segments(list(base_url.segments[:-1]), path)
     return str(ParsedURL(base_url.scheme, base_url.authority, segments, query))
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) only reaches this machine.
+
+    ``localhost`` and loopback addresses (127.0.0.0/8, ``::1``) count; any other name counts as remote, because
+    what it resolves to is not known here. The one answer to "is this loopback?" for every place that relaxes
+    a rule for local use (plain-http discovery, listeners without an access policy, the development servers).
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

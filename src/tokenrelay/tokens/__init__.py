@@ -8,7 +8,7 @@ and never hands out an expired token.
 from __future__ import annotations
 
 from tokenrelay.tokens.cache import FetchObserver, TokenCache
-from tokenrelay.tokens.grant_source import credential_digest, fetcher_for, issued_from, key_for_client
+from tokenrelay.tokens.grant_source import credential_digest, fetcher_for, issued_from, key_for_client, request_shape
 from tokenrelay.tokens.jwt_expiry import jwt_expiry
 from tokenrelay.tokens.keys import CacheKey, cache_key
 from tokenrelay.tokens.model import CachedToken, Fetcher, IssuedToken, KeyStatus, StoredToken, TokenUnavailable
@@ -35,4 +35,5 @@ __all__ = [
     "jwt_expiry",
     "key_for_client",
     "policy_for_profile",
+    "request_shape",
 ]

@@ -7,12 +7,11 @@ of the request the fetcher sends, and a credential appears in the key only as a 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenrelay.tokens.keys import CacheKey, cache_key
+from tokenrelay.tokens.keys import CacheKey, cache_key, digest_credential
 from tokenrelay.tokens.model import Fetcher, IssuedToken
 
 if TYPE_CHECKING:
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from tokenrelay.grant.config import OAuth2Config
     from tokenrelay.grant.token import AccessToken
 
-__all__ = ["credential_digest", "fetcher_for", "issued_from", "key_for_client"]
+__all__ = ["credential_digest", "fetcher_for", "issued_from", "key_for_client", "request_shape"]
 
 
 def fetcher_for(client: ClientCredentials, params: Mapping[str, object]) -> Fetcher:
@@ -52,14 +51,13 @@ def credential_digest(config: OAuth2Config) -> str:
     still stable while the fetch reports the real problem.
     """
     client, http = config.client, config.http
-    parts: list[tuple[str, bytes | None]] = [
-        ("secret", _secret_bytes(client.secret)),
-        ("private_key", _secret_bytes(client.private_key)),
-        ("private_key_file", _file_bytes(client.private_key_file)),
-        ("cert_file", _file_bytes(http.cert_file)),
-        ("key_file", _file_bytes(http.key_file)),
-    ]
-    return _digest(parts)
+    return digest_credential(
+        secret=_secret_bytes(client.secret),
+        private_key=_secret_bytes(client.private_key),
+        private_key_file=_file_bytes(client.private_key_file),
+        cert_file=_file_bytes(http.cert_file),
+        key_file=_file_bytes(http.key_file),
+    )
 
 
 async def key_for_client(
@@ -88,15 +86,22 @@ async def key_for_client(
 
 
 def request_shape(config: OAuth2Config) -> dict[str, object]:
-    """The non-secret settings that change the token request besides its parameters."""
-    client = config.client
+    """The non-secret settings that change the token request besides its parameters (a cache key's ``extra``).
+
+    The one list of them, for the proxy's compiled profiles and for :func:`key_for_client` alike. Settings that
+    only change how the request travels (timeout, CA, verification) are left out, so changing them keeps the
+    token; the client certificate is in, because over mTLS it is part of the client's identity (RFC 8705).
+    """
+    client, http = config.client, config.http
     return {
         "options": config.options.model_dump(mode="json"),
-        "headers": {name.lower(): str(value) for name, value in config.http.headers.items()},
+        "headers": {name.lower(): str(value) for name, value in http.headers.items()},
         "id_param_name": client.id_param_name,
         "secret_param_name": client.secret_param_name,
         "key_id": client.key_id,
         "assertion_alg": client.assertion_alg,
+        "cert_file": http.cert_file,
+        "key_file": http.key_file,
     }
 
 
@@ -115,15 +120,3 @@ def _file_bytes(path: str | None) -> bytes | None:
         return Path(path).read_bytes()
     except OSError as exc:
         return f"unreadable:{path}:{type(exc).__name__}".encode()
-
-
-def _digest(parts: Iterable[tuple[str, bytes | None]]) -> str:
-    """Length-prefixed fields, so no two different sets of parts can hash the same way."""
-    hasher = hashlib.sha256(b"tokenrelay-credential-v1\n")
-    for name, value in parts:
-        hasher.update(name.encode("ascii"))
-        if value is None:
-            hasher.update(b"\x00-")
-        else:
-            hasher.update(b"\x01" + len(value).to_bytes(8, "big") + value)
-    return hasher.hexdigest()

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["CacheKey", "cache_key"]
+__all__ = ["CacheKey", "cache_key", "digest_credential"]
 
 #: Bumped whenever the canonical form changes, so old shared-store entries are never matched by mistake.
 _KEY_VERSION = 1
@@ -34,8 +34,13 @@ class CacheKey:
     profile: str
     digest: str
 
+    @property
+    def short_digest(self) -> str:
+        """The first 12 hex characters: how admin output, metric labels and logs name the key (one spelling)."""
+        return self.digest[:12]
+
     def __str__(self) -> str:
-        return f"{self.profile}:{self.digest[:12]}"
+        return f"{self.profile}:{self.short_digest}"
 
 
 def cache_key(
@@ -71,6 +76,38 @@ def cache_key(
     }
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return CacheKey(profile=profile, digest=hashlib.sha256(text.encode("ascii")).hexdigest())
+
+
+def digest_credential(
+    *,
+    secret: bytes | None = None,
+    private_key: bytes | None = None,
+    private_key_file: bytes | None = None,
+    cert_file: bytes | None = None,
+    key_file: bytes | None = None,
+) -> str:
+    """Hex SHA-256 identifying a credential by its material (``None`` = absent; files given by their content).
+
+    The one derivation of the ``credential_digest`` a key is built with, whoever resolved the material (the
+    proxy's secret sources, or :func:`tokenrelay.tokens.credential_digest` for a library client), so equal
+    credentials give equal digests. Each part is named and length-prefixed, so no two different sets of parts
+    can hash alike, and the material itself is never kept.
+    """
+    parts = {
+        "secret": secret,
+        "private_key": private_key,
+        "private_key_file": private_key_file,
+        "cert_file": cert_file,
+        "key_file": key_file,
+    }
+    hasher = hashlib.sha256(b"tokenrelay-credential-v1\n")
+    for name, value in parts.items():
+        hasher.update(name.encode("ascii"))
+        if value is None:
+            hasher.update(b"\x00-")
+        else:
+            hasher.update(b"\x01" + len(value).to_bytes(8, "big") + value)
+    return hasher.hexdigest()
 
 
 def _canonical(value: object) -> object:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tokenrelay.grant.errors import (
     ConfigError,
@@ -29,7 +29,6 @@ from tokenrelay.grant.errors import (
 from tokenrelay.tokens.jwt_expiry import jwt_expiry
 
 if TYPE_CHECKING:
-    from tokenrelay.settings import ProfileSettings
     from tokenrelay.tokens.model import IssuedToken
 
 __all__ = [
@@ -37,6 +36,7 @@ __all__ = [
     "PERMANENT_ERRORS",
     "ExpiredOnArrival",
     "Failure",
+    "ProfilePolicySettings",
     "RefreshPolicy",
     "UnusableToken",
     "backoff_delay",
@@ -87,7 +87,21 @@ class RefreshPolicy:
                 raise ValueError(f"RefreshPolicy.{name} must be >= 0 (got {value!r})")
 
 
-def policy_for_profile(profile: ProfileSettings, **overrides: float) -> RefreshPolicy:
+class ProfilePolicySettings(Protocol):
+    """What :func:`policy_for_profile` reads of a profile (``tokenrelay.settings.ProfileSettings`` has it).
+
+    A protocol rather than the settings class, so that the cache does not depend on the configuration schema
+    above it.
+    """
+
+    @property
+    def refresh_before_expiry(self) -> float | None: ...
+
+    @property
+    def default_expires_in(self) -> float: ...
+
+
+def policy_for_profile(profile: ProfilePolicySettings, **overrides: float) -> RefreshPolicy:
     """The policy a profile's settings ask for (``refresh_before_expiry``, ``default_expires_in``)."""
     return RefreshPolicy(
         refresh_before=profile.refresh_before_expiry,

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -127,6 +128,23 @@ def test_invalid_clients_file_is_a_config_error_with_the_field_path(tmp_path: Pa
     with pytest.raises(ConfigError) as caught:
         load_clients_file(tmp_path / "clients.yaml")
     assert path in caught.value.paths
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "clients:\n  - secret: hunter2\n    client_id: a\n    client_secret_env: X\n",
+        "clients:\n  - client_id: a\n    secret: hunter2: [\n",
+    ],
+    ids=["invalid", "unparsable"],
+)
+def test_clients_file_errors_carry_no_secret_even_in_their_cause(tmp_path: Path, text: str) -> None:
+    """Pydantic and YAML errors quote their input; the ConfigError neither shows nor chains them."""
+    (tmp_path / "clients.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_clients_file(tmp_path / "clients.yaml")
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "hunter2" not in shown
 
 
 def test_private_jwk_in_clients_file_is_refused(tmp_path: Path) -> None:

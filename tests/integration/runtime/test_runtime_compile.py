@@ -88,6 +88,26 @@ async def test_changed_token_params_give_a_new_key(
     assert second.bindings["billing"].key != first.bindings["billing"].key
 
 
+async def test_a_changed_request_shape_gives_a_new_key(
+    idp: FakeIdp, upstream: Upstream, session: aiohttp.ClientSession
+) -> None:
+    """A setting that changes the token request (here the client id's parameter name) is another token."""
+    first = await compile_runtime(settings_with(idp, upstream), session=session, previous=None)
+    client = {"id": "relay-client", "secret": "relay-secret-value", "idParamName": "app_id"}
+    second = await compile_runtime(settings_with(idp, upstream, client=client), session=session, previous=first)
+    assert second.bindings["billing"].key != first.bindings["billing"].key
+
+
+async def test_a_changed_transport_setting_keeps_the_key(
+    idp: FakeIdp, upstream: Upstream, session: aiohttp.ClientSession
+) -> None:
+    """A timeout only changes how the request travels, not the token: the key (and so the token) is kept."""
+    first = await compile_runtime(settings_with(idp, upstream), session=session, previous=None)
+    second = await compile_runtime(settings_with(idp, upstream, http={"timeout": 7}), session=session, previous=first)
+    assert second.bindings["billing"].key == first.bindings["billing"].key
+    assert second.clients["billing"] is not first.clients["billing"]
+
+
 async def test_compile_error_lists_every_profile_problem(
     idp: FakeIdp, upstream: Upstream, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:

@@ -6,9 +6,12 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from tokenrelay.config_loader import exposure_problems, is_loopback
-from tokenrelay.settings import REDACTED, Settings, build_settings, redacted
+from tokenrelay.config_loader import exposure_problems
+from tokenrelay.config_redaction import REDACTED, redacted
+from tokenrelay.grant.urls import is_loopback_host as is_loopback
+from tokenrelay.settings import Settings, build_settings
 
 PROFILE = {
     "client": {"id": "relay", "secret": "client-secret-value"},
@@ -96,3 +99,41 @@ def test_redacted_config_is_plain_yaml_data() -> None:
     config = settings(access={"allow_clients": ["10.0.0.0/8"]}, profiles={"billing": PROFILE})
     data = yaml.safe_load(yaml.safe_dump(redacted(config)))
     assert data["access"]["allow_clients"] == ["10.0.0.0/8"]
+
+
+def test_redacted_config_masks_cookies_api_keys_and_camel_case_keys() -> None:
+    """Any header or key that the log pipeline treats as a credential is masked here too, in either key style."""
+    profile = {
+        "client": {"id": "relay", "privateKey": "inline-key-value"},
+        "auth": {"token_host": "https://idp.example.com"},
+        "options": {"authorization_method": "private_key_jwt"},
+        "http": {"headers": {"Cookie": "session=cookie-value", "X-Api-Key": "api-key-value"}},
+    }
+    text = yaml.safe_dump(redacted(settings(profiles={"billing": profile})))
+    for secret in ("inline-key-value", "cookie-value", "api-key-value"):
+        assert secret not in text
+
+
+def test_redacted_config_masks_url_userinfo() -> None:
+    """A password in an upstream or token host URL is masked; the rest of the URL stays readable."""
+    route = {"name": "r", "match": {"path_prefix": "/r/"}, "upstream": "https://user:url-password@api.example/v1/"}
+    data = redacted(settings(routes=[{**route, "profile": None}]))
+    assert data["routes"][0]["upstream"] == f"https://{REDACTED}@api.example/v1/"
+
+
+def test_settings_repr_shows_no_secret() -> None:
+    """A profile's free-form client and http parts (plain strings until compiled) stay out of ``repr``."""
+    shown = repr(settings(profiles={"billing": PROFILE}))
+    assert "client-secret-value" not in shown
+    assert "header-secret-value" not in shown
+    assert "idp.example.com" in shown
+
+
+def test_validation_errors_do_not_quote_a_secret() -> None:
+    """A bad profile fails with its path, never with its input: the secret next to the mistake stays hidden."""
+    bad = {**PROFILE, "client": {"secret": "hunter2", "id": "relay", "secret_env": "ALSO"}}
+    with pytest.raises(ValidationError) as caught:
+        settings(profiles={"billing": bad})
+    shown = str(caught.value)
+    assert "hunter2" not in shown
+    assert "profiles.billing.client" in shown

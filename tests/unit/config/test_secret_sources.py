@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from tokenrelay.config_loader import load_settings
+from tokenrelay.grant.config import validate_config
 from tokenrelay.grant.errors import ConfigError
 from tokenrelay.secrets import file_changed, resolve_credentials, sign_file
 from tokenrelay.settings import ProfileSettings
+from tokenrelay.tokens import credential_digest
 
 WriteConfig = Callable[[str, str], Path]
 AUTH = {"token_host": "https://idp.example.com"}
@@ -155,3 +157,44 @@ def test_private_key_file_is_watched_and_in_the_digest(tmp_path: Path) -> None:
     second = resolve_credentials("p", jwt_profile)
     assert [signature.path for signature in first.watched] == [key_file]
     assert first.digest != second.digest
+
+
+def test_credential_digest_is_the_one_the_library_derives(tmp_path: Path) -> None:
+    """The secret sources and ``tokens.credential_digest`` share one derivation: same credential, same digest."""
+    key_file = tmp_path / "key.pem"
+    key_file.write_text("key-material")
+    jwt = {"authorization_method": "private_key_jwt"}
+    for client, options in (
+        ({"secret_file": str(key_file)}, {}),
+        ({"secret": "inline"}, {}),
+        ({"private_key_file": str(key_file)}, jwt),
+        ({"private_key": "inline-key"}, jwt),
+    ):
+        settings = ProfileSettings(client={"id": "relay", **client}, auth=AUTH, options=options)
+        creds = resolve_credentials("p", settings)
+        assert creds.digest == credential_digest(validate_config(settings.grant_mapping(secret=creds.secret)))
+
+
+def test_tls_client_certificate_files_are_watched_and_in_the_digest(tmp_path: Path) -> None:
+    """``http.cert_file`` / ``http.key_file`` (either key style) identify a client over mTLS: a rotated
+    certificate is noticed and gives a new digest, so the proxy builds a client that loads it."""
+    cert, key = tmp_path / "client.crt", tmp_path / "client.key"
+    cert.write_text("cert-one")
+    key.write_text("key-one")
+    mtls = ProfileSettings(
+        client={"id": "relay", "secret": "s"},
+        auth=AUTH,
+        http={"certFile": str(cert), "key_file": str(key)},
+    )
+    first = resolve_credentials("p", mtls)
+    assert [signature.path for signature in first.watched] == [cert, key]
+    cert.write_text("cert-two")
+    assert file_changed(first.watched[0])
+    assert resolve_credentials("p", mtls).digest != first.digest
+
+
+def test_unreadable_tls_client_certificate_is_reported_at_its_path(tmp_path: Path) -> None:
+    mtls = ProfileSettings(client={"id": "relay", "secret": "s"}, auth=AUTH, http={"cert_file": str(tmp_path / "no")})
+    with pytest.raises(ConfigError) as caught:
+        resolve_credentials("p", mtls)
+    assert caught.value.paths == ("profiles.p.http.cert_file",)

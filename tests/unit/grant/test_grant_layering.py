@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import tokenrelay.grant
+from tests.unit.import_graph import tokenrelay_imports, within
 
 GRANT = Path(tokenrelay.grant.__file__).parent
 
@@ -33,3 +34,11 @@ def test_the_grant_core_knows_nothing_of_the_proxy_or_the_cache() -> None:
     for path in GRANT.glob("*.py"):
         imports = _runtime_imports(path)
         assert not any(name.startswith(("tokenrelay.proxy", "tokenrelay.tokens")) for name in imports), path.name
+
+
+def test_the_grant_core_knows_nothing_of_the_application_above_it() -> None:
+    """Only itself and the leaf ``fingerprints`` helper: no settings, metrics, logging set-up, runtime, CLI."""
+    for path in GRANT.glob("*.py"):
+        allowed = ("tokenrelay.grant", "tokenrelay.fingerprints")
+        outside = {module for module in tokenrelay_imports(path) if not within(module, allowed)}
+        assert not outside, (path.name, outside)
