@@ -14,8 +14,10 @@ rotated ``secret_file`` changes the credential digest, hence the key, hence the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import aiohttp
@@ -27,7 +29,7 @@ from tokenrelay.grant.errors import ConfigError, FieldError
 from tokenrelay.grant.urls import resolve_url
 from tokenrelay.metrics import Metrics, instrument_fetcher
 from tokenrelay.proxy.routing import RouteTable, TokenBinding
-from tokenrelay.secrets import FileSignature, ResolvedCredentials, file_changed, resolve_credentials
+from tokenrelay.secrets import FileSignature, ResolvedCredentials, file_changed, resolve_credentials, sign_file
 from tokenrelay.settings import ProfileSettings, Settings
 from tokenrelay.tokens import TokenCache, cache_key, fetcher_for, request_shape
 from tokenrelay.tokens.policy import policy_for_profile
@@ -74,6 +76,9 @@ async def compile_runtime(
             problems.extend(FieldError(_under(f"profiles.{name}", e.path), e.message) for e in exc.errors)
     if problems:
         raise ConfigError(problems)
+    # Signed *before* the route table loads them: a file replaced in between then differs from its signature
+    # at the next check and is loaded again, never missed.
+    route_files = await asyncio.to_thread(_sign_route_tls_files, settings)
     routes = RouteTable.build(settings.routes, bindings)
     return Runtime(
         settings=settings,
@@ -81,7 +86,7 @@ async def compile_runtime(
         bindings=bindings,
         clients=clients,
         generation=previous.generation + 1 if previous is not None else 1,
-        watched=tuple(sig for creds in resolved.values() for sig in creds.watched),
+        watched=(*(sig for creds in resolved.values() for sig in creds.watched), *route_files),
     )
 
 
@@ -148,9 +153,10 @@ class RuntimeHolder:
     async def check_rotation(self) -> bool:
         """Recompile the current settings if a credential file changed; returns whether it swapped."""
         watched = self._current.watched
-        if not watched or not await asyncio.to_thread(_any_changed, watched):
+        changed = await asyncio.to_thread(_changed_files, watched) if watched else []
+        if not changed:
             return False
-        _log.info("credentials_rotated", files=[str(sig.path) for sig in watched])
+        _log.info("credentials_rotated", files=[str(path) for path in changed])
         try:
             await self.reload(self._current.settings)
         except ConfigError:
@@ -197,6 +203,20 @@ def _resolve_all(settings: Settings, environ: Mapping[str, str] | None) -> dict[
     return resolved
 
 
+def _sign_route_tls_files(settings: Settings) -> tuple[FileSignature, ...]:
+    """Signatures of the routes' TLS files (CA bundle, client certificate and key), watched for rotation.
+
+    A file that cannot be read is left to ``RouteTable.build``, which reports it with the route's field path.
+    """
+    signatures: dict[Path, FileSignature] = {}
+    for route in settings.routes:
+        for path in (route.tls.ca_file, route.tls.cert_file, route.tls.key_file):
+            if path is not None and path not in signatures:
+                with contextlib.suppress(OSError, ValueError):
+                    signatures[path] = sign_file(path)[0]
+    return tuple(signatures.values())
+
+
 def _compile_profile(
     name: str,
     profile: ProfileSettings,
@@ -240,8 +260,8 @@ def _warn_restart_only(before: Settings, after: Settings) -> None:
         _log.warning("config_change_needs_restart", sections=changed)
 
 
-def _any_changed(watched: tuple[FileSignature, ...]) -> bool:
-    return any(file_changed(signature) for signature in watched)
+def _changed_files(watched: tuple[FileSignature, ...]) -> list[Path]:
+    return [signature.path for signature in watched if file_changed(signature)]
 
 
 def _under(prefix: str, path: str) -> str:
