@@ -31,6 +31,7 @@ from aiohttp.web_urldispatcher import MatchInfoError
 
 from tokenrelay.admin import create_admin_app
 from tokenrelay.metrics import Metrics
+from tokenrelay.proxy.access import peer_address
 from tokenrelay.proxy.handler import SERVER_OPTIONS, ProxyHandler, defer_expect
 from tokenrelay.reload import ReloadController
 from tokenrelay.runtime import RuntimeHolder, compile_runtime
@@ -257,12 +258,5 @@ def admin_request_allowed(path: str, remote: str | None, networks: tuple[IPNetwo
 
 
 def _peer_allowed(remote: str | None, networks: tuple[IPNetwork, ...]) -> bool:
-    if remote is None:
-        return False
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:
-        return False  # a Unix socket peer or garbage: the admin listener is TCP only
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback or any(address in network for network in networks)
+    address = peer_address(remote)  # the proxy's own parsing: zones dropped, IPv4-mapped unwrapped
+    return address is not None and (address.is_loopback or any(address in network for network in networks))

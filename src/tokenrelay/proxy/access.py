@@ -20,9 +20,28 @@ from multidict import CIMultiDictProxy
 from tokenrelay.proxy.errors import ProxyError
 from tokenrelay.settings import AccessSettings
 
-__all__ = ["AccessPolicy"]
+__all__ = ["AccessPolicy", "peer_address"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def peer_address(peer: str | None) -> _Address | None:
+    """The peer's IP address as the access checks compare it, or ``None`` when there is none to check.
+
+    An IPv6 zone (``fe80::1%eth0``) is dropped and an IPv4-mapped IPv6 address (``::ffff:10.0.0.1``, what a
+    dual-stack socket reports for an IPv4 client) is unwrapped, so ``10.0.0.0/8`` matches it. ``None`` for a Unix
+    socket, an unknown transport or garbage: such a peer never matches a network.
+    """
+    if peer is None:
+        return None
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +68,8 @@ class AccessPolicy:
             raise ProxyError("forbidden", f"a valid {self.key_header} header is required")
 
     def _peer_allowed(self, peer: str | None) -> bool:
-        if peer is None:  # a Unix socket or an unknown transport: nothing to check an address against
-            return False
-        try:
-            address = ipaddress.ip_address(peer.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in network for network in self.networks)
+        address = peer_address(peer)
+        return address is not None and any(address in network for network in self.networks)
 
     def _key_valid(self, presented: str | None) -> bool:
         if presented is None:

@@ -241,6 +241,8 @@ async def test_periodic_check_picks_up_a_rotated_secret_file(idp: FakeIdp, upstr
         ("::1", True),
         ("::ffff:10.0.0.1", True),
         ("::ffff:192.168.1.1", False),
+        ("::1%lo", True),
+        ("fe80::1%eth0", False),
         (None, False),
         ("not-an-ip", False),
     ],
