@@ -1,21 +1,19 @@
-"""aiohttp ``TraceConfig`` hooks that time the IdP and the upstream connection pool into :class:`Metrics`.
+"""Timing the IdP and the upstream connection pool into :class:`Metrics`, outside the request code.
 
-Why hooks and not code in handlers (CONVENTIONS §4): the timing lives where aiohttp already knows when a request
+Why here and not code in handlers (CONVENTIONS §4): the timing lives where aiohttp already knows when a request
 started, got its headers, waited for the pool or opened a connection, so neither the grant core nor the proxy
-handler carries metrics code. Attach them when the sessions are created (``aiohttp.ClientSession(trace_configs=
-[...])``): :func:`idp_trace_config` on the session the grant core uses for token/discovery requests,
-:func:`upstream_trace_config` on the proxy's upstream session.
+handler carries metrics code. :func:`idp_trace_config` is a ``TraceConfig`` for the session the grant core uses
+for token/discovery requests; the proxy's upstream session uses :class:`InstrumentedConnector`.
 
 Per-route upstream latency is *not* measured here: a hook does not know the route, so the proxy handler reports
 it through ``ProxyObserver.request_done``. The upstream hooks measure what only the pool knows: how long a
 request queued for a free connection (``server.max_connections`` reached) and how long opening one took (DNS, TCP,
 TLS), and how often connections are reused.
 
-The upstream session should use :class:`InstrumentedConnector` rather than :func:`upstream_trace_config`: they
-record the same metrics, but a session with *any* ``TraceConfig`` pays for every trace signal of every request
-(a parameters object and an awaited ``Signal.send`` per step, whether or not anything listens) — about 10 % of
-the proxy's CPU per request in ``bench/run.py``. The connector sees the three moments it needs (queued, opened,
-reused) directly, at the cost of overriding two of ``TCPConnector``'s internal methods; the tests in
+The upstream session uses a connector rather than a ``TraceConfig`` because a session with *any* ``TraceConfig``
+pays for every trace signal of every request (a parameters object and an awaited ``Signal.send`` per step,
+whether or not anything listens) — about 10 % of the proxy's CPU per request in ``bench/run.py``. The connector
+sees the three moments it needs (queued, opened, reused) directly, at the cost of overriding two of ``TCPConnector``'s internal methods; the tests in
 ``tests/integration/admin/test_tracing_hooks.py`` pin the behaviour, so an aiohttp upgrade that renames them
 fails loudly instead of silently zeroing the metrics.
 """
@@ -39,7 +37,7 @@ if TYPE_CHECKING:
     from aiohttp.connector import Connection
     from aiohttp.tracing import Trace
 
-__all__ = ["InstrumentedConnector", "endpoint_label", "idp_trace_config", "upstream_trace_config"]
+__all__ = ["InstrumentedConnector", "endpoint_label", "idp_trace_config"]
 
 Clock = Callable[[], float]
 
@@ -48,10 +46,7 @@ _OPENED: ContextVar[bool] = ContextVar("tokenrelay_upstream_connection_opened", 
 
 
 class InstrumentedConnector(aiohttp.TCPConnector):
-    """A ``TCPConnector`` that records pool waits, opened connections (timed) and reuses into :class:`Metrics`.
-
-    The same figures as :func:`upstream_trace_config`, without a ``TraceConfig`` on the request path.
-    """
+    """A ``TCPConnector`` that records pool waits, opened connections (timed) and reuses into :class:`Metrics`."""
 
     def __init__(self, metrics: Metrics, *, clock: Clock = time.monotonic, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -110,46 +105,6 @@ def idp_trace_config(metrics: Metrics, *, clock: Clock = time.monotonic) -> aioh
     config.on_request_start.append(on_start)
     config.on_request_end.append(on_end)
     config.on_request_exception.append(on_exception)
-    return config
-
-
-def upstream_trace_config(metrics: Metrics, *, clock: Clock = time.monotonic) -> aiohttp.TraceConfig:
-    """Hooks recording pool waits, connection set-up time, and new versus reused connections.
-
-    For a session that already has other trace configs; otherwise prefer :class:`InstrumentedConnector`.
-    """
-    config = aiohttp.TraceConfig()
-
-    async def on_queued(
-        _: aiohttp.ClientSession, ctx: SimpleNamespace, __: aiohttp.TraceConnectionQueuedStartParams
-    ) -> None:
-        ctx.queued = clock()
-
-    async def on_dequeued(
-        _: aiohttp.ClientSession, ctx: SimpleNamespace, __: aiohttp.TraceConnectionQueuedEndParams
-    ) -> None:
-        metrics.upstream_pool_waited(clock() - ctx.queued)
-
-    async def on_create_start(
-        _: aiohttp.ClientSession, ctx: SimpleNamespace, __: aiohttp.TraceConnectionCreateStartParams
-    ) -> None:
-        ctx.connecting = clock()
-
-    async def on_create_end(
-        _: aiohttp.ClientSession, ctx: SimpleNamespace, __: aiohttp.TraceConnectionCreateEndParams
-    ) -> None:
-        metrics.upstream_connection(reused=False, connect_duration=clock() - ctx.connecting)
-
-    async def on_reuse(
-        _: aiohttp.ClientSession, __: SimpleNamespace, ___: aiohttp.TraceConnectionReuseconnParams
-    ) -> None:
-        metrics.upstream_connection(reused=True)
-
-    config.on_connection_queued_start.append(on_queued)
-    config.on_connection_queued_end.append(on_dequeued)
-    config.on_connection_create_start.append(on_create_start)
-    config.on_connection_create_end.append(on_create_end)
-    config.on_connection_reuseconn.append(on_reuse)
     return config
 
 

@@ -15,7 +15,7 @@ from tests.unit.observability.prom_exposition import parse
 from tokenrelay.metrics import Metrics
 from tokenrelay.runtime import compile_runtime
 from tokenrelay.tokens import TokenCache
-from tokenrelay.tracing import InstrumentedConnector, idp_trace_config, upstream_trace_config
+from tokenrelay.tracing import InstrumentedConnector, idp_trace_config
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
@@ -67,36 +67,8 @@ async def test_idp_hook_sees_the_grant_cores_token_requests(idp: FakeIdP) -> Non
     assert metrics.token_fetches.value(("api", "ok")) == 1
 
 
-async def test_upstream_hook_counts_new_and_reused_connections(aiohttp_server: ServerFactory) -> None:
-    """Two sequential requests on a keep-alive pool: one connection opened (and timed), then reused."""
-    server, metrics = await _server(aiohttp_server), Metrics(version="1")
-    async with aiohttp.ClientSession(trace_configs=[upstream_trace_config(metrics)]) as session:
-        for _ in range(2):
-            async with session.get(server.make_url("/")) as response:
-                await response.read()
-    assert metrics.upstream_connections.value(("new",)) == 1
-    assert metrics.upstream_connections.value(("reused",)) == 1
-    assert metrics.upstream_connect_duration.count(()) == 1
-
-
-async def test_upstream_hook_times_waits_for_a_full_pool(aiohttp_server: ServerFactory) -> None:
-    """With a pool of one, concurrent requests queue; the wait is observed and it is not negligible."""
-    server, metrics = await _server(aiohttp_server, delay=0.05), Metrics(version="1")
-    connector = aiohttp.TCPConnector(limit=1)
-    async with aiohttp.ClientSession(connector=connector, trace_configs=[upstream_trace_config(metrics)]) as session:
-
-        async def fetch() -> None:
-            async with session.get(server.make_url("/")) as response:
-                await response.read()
-
-        await asyncio.gather(fetch(), fetch(), fetch())
-    family = parse(metrics.render())["tokenrelay_upstream_pool_wait_seconds"]
-    assert family.value("tokenrelay_upstream_pool_wait_seconds_count") >= 2
-    assert family.value("tokenrelay_upstream_pool_wait_seconds_sum") >= 0.05  # >= one request's service time
-
-
 async def test_instrumented_connector_counts_new_and_reused_connections(aiohttp_server: ServerFactory) -> None:
-    """The connector records what the upstream hooks do: one connection opened (and timed), then reused."""
+    """One connection opened (and timed), then reused."""
     server, metrics = await _server(aiohttp_server), Metrics(version="1")
     async with aiohttp.ClientSession(connector=InstrumentedConnector(metrics)) as session:
         for _ in range(3):
