@@ -11,11 +11,11 @@ request queued for a free connection (``server.max_connections`` reached) and ho
 TLS), and how often connections are reused.
 
 The upstream session uses a connector rather than a ``TraceConfig`` because a session with *any* ``TraceConfig``
-pays for every trace signal of every request (a parameters object and an awaited ``Signal.send`` per step,
-whether or not anything listens) — about 10 % of the proxy's CPU per request in ``bench/run.py``. The connector
-sees the three moments it needs (queued, opened, reused) directly, at the cost of overriding two of ``TCPConnector``'s internal methods; the tests in
-``tests/integration/admin/test_tracing_hooks.py`` pin the behaviour, so an aiohttp upgrade that renames them
-fails loudly instead of silently zeroing the metrics.
+pays for every trace signal of every request (a parameters object and an awaited ``Signal.send`` per step, whether
+or not anything listens) — about 10 % of the proxy's CPU per request in ``bench/run.py``. The connector sees the
+three moments it needs (queued, opened, reused) directly, at the cost of overriding two of ``TCPConnector``'s
+internal methods; the tests in ``tests/integration/admin/test_tracing_hooks.py`` pin the behaviour, so an aiohttp
+upgrade that renames them fails loudly instead of silently zeroing the metrics.
 """
 
 from __future__ import annotations
