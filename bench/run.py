@@ -156,13 +156,29 @@ def tokenrelay_config(directory: Path, port: int, admin_port: int, upstream_port
     return path
 
 
+def start_tokenrelay(
+    config: Path, log_path: Path, options: argparse.Namespace, src: str | None
+) -> subprocess.Popen[bytes]:
+    """``tokenrelay serve``, its log to a file (as in production: a file or pipe, not a TTY); ``src`` goes first on
+    ``PYTHONPATH`` (a copy of ``src/`` with the previous code, for an A/B of two tokenrelay processes)."""
+    env = dict(os.environ)
+    args = options.tokenrelay_arg if src is None else [*options.tokenrelay_arg, *options.baseline_arg]
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tokenrelay", "serve", "--config", str(config), *args],
+            stdout=log, stderr=log, env=env,
+        )  # fmt: skip
+
+
 def event_loop() -> str:
     """The loop both proxies run on: uvloop when importable (as ``tokenrelay serve`` decides), else asyncio."""
     return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 async def main(options: argparse.Namespace) -> int:
-    ports = {name: free_port() for name in ("upstream", "token", "naive", "relay", "admin")}
+    ports = {name: free_port() for name in ("upstream", "token", "naive", "relay", "admin", "relay_b", "admin_b")}
     processes: list[subprocess.Popen[bytes]] = []
     loop = event_loop()
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,12 +191,17 @@ async def main(options: argparse.Namespace) -> int:
             naive = start([sys.executable, str(HERE / "naive_proxy.py"), str(ports["naive"]), upstream, TOKEN, loop])
             processes.append(naive)
             config = tokenrelay_config(Path(tmp), ports["relay"], ports["admin"], ports["upstream"], ports["token"])
-            log = open(Path(tmp) / "tokenrelay.log", "wb")
-            relay = subprocess.Popen(
-                [sys.executable, "-m", "tokenrelay", "serve", "--config", str(config), *options.tokenrelay_arg],
-                stdout=log, stderr=log,
-            )  # fmt: skip
+            relay = start_tokenrelay(config, Path(tmp) / "tokenrelay.log", options, None)
             processes.append(relay)
+            baseline = None
+            if options.baseline_src:  # the same config on its own ports, with another source tree first on the path
+                (Path(tmp) / "b").mkdir()
+                config_b = tokenrelay_config(
+                    Path(tmp) / "b", ports["relay_b"], ports["admin_b"], ports["upstream"], ports["token"]
+                )
+                baseline = start_tokenrelay(config_b, Path(tmp) / "baseline.log", options, options.baseline_src)
+                processes.append(baseline)
+                await wait_ready(f"http://127.0.0.1:{ports['relay_b']}/ping")
             await wait_ready(f"http://127.0.0.1:{ports['naive']}/ping")
             await wait_ready(f"http://127.0.0.1:{ports['relay']}/ping")
             phases = [await measure("direct (no proxy)", upstream + "/items?page=1", None, options)]
@@ -188,9 +209,19 @@ async def main(options: argparse.Namespace) -> int:
                 phases.append(
                     await measure("naive proxy", f"http://127.0.0.1:{ports['naive']}/items?page=1", naive.pid, options)
                 )
-                phases.append(
-                    await measure("tokenrelay", f"http://127.0.0.1:{ports['relay']}/items?page=1", relay.pid, options)
-                )
+                relay_url = f"http://127.0.0.1:{ports['relay']}/items?page=1"
+                if baseline is None:
+                    phases.append(await measure("tokenrelay", relay_url, relay.pid, options))
+                    continue
+                baseline_url = f"http://127.0.0.1:{ports['relay_b']}/items?page=1"
+                if options.concurrent_ab:  # both loaded at once: a burst of load elsewhere hits both alike
+                    phases += await asyncio.gather(
+                        measure("tokenrelay", relay_url, relay.pid, options),
+                        measure("baseline", baseline_url, baseline.pid, options),
+                    )
+                else:
+                    phases.append(await measure("tokenrelay", relay_url, relay.pid, options))
+                    phases.append(await measure("baseline", baseline_url, baseline.pid, options))
         finally:
             for process in processes:
                 process.terminate()
@@ -220,7 +251,8 @@ def report(phases: list[Phase], options: argparse.Namespace, loop: str) -> dict[
             f"{phase.name:<20}{phase.requests / phase.seconds:>10.0f}{cpu:>12}{user:>9}{phase.p50_ms:>9.2f}"
             f"{phase.p99_ms:>9.2f}{phase.p50_ms - direct.p50_ms:>14.2f}{phase.errors:>8}"
         )
-    medians = {name: _medians([p for p in phases if p.name == name], direct) for name in ("naive proxy", "tokenrelay")}
+    names = ("naive proxy", "tokenrelay", "baseline") if options.baseline_src else ("naive proxy", "tokenrelay")
+    medians = {name: _medians([p for p in phases if p.name == name], direct) for name in names}
     naive, relay = medians["naive proxy"]["cpu_us"], medians["tokenrelay"]["cpu_us"]
     ratio = relay / naive if naive else None
     if options.repeat > 1:
@@ -231,6 +263,8 @@ def report(phases: list[Phase], options: argparse.Namespace, loop: str) -> dict[
             )
     if ratio is not None:
         print(f"tokenrelay / naive CPU per request: {ratio:.2f}x (target <= 1.20x)")
+    if options.baseline_src and naive:
+        print(f"baseline / naive CPU per request: {medians['baseline']['cpu_us'] / naive:.2f}x")
     return {
         "requests": options.requests,
         "concurrency": options.concurrency,
@@ -259,6 +293,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--repeat", type=int, default=1, help="measure each proxy N times, interleaved; report medians")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument(
+        "--baseline-src", metavar="DIR", help="also run a tokenrelay from this source tree (A/B), interleaved"
+    )
+    parser.add_argument(
+        "--baseline-arg", action="append", default=[], help="extra argument for the baseline's `tokenrelay serve`"
+    )
+    parser.add_argument(
+        "--concurrent-ab", action="store_true", help="with --baseline-src: load both tokenrelays at the same time"
+    )
     parser.add_argument("--tokenrelay-arg", action="append", default=[], help="extra argument for `tokenrelay serve`")
     return parser.parse_args()
 

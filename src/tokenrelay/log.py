@@ -8,7 +8,9 @@ libraries' loggers. Both paths share the same processors, renderer, stream and l
 JSON (or console), identical in content whichever path wrote it, and never interleaves with another. The split is
 for speed: the access line is written on every request, and the stdlib route cost about as much as forwarding
 the request itself (see ``docs/performance.md``). Level filtering happens first, so a disabled ``debug`` call
-returns before any processor runs and never renders its arguments.
+returns before any processor runs and never renders its arguments. The access line, written on every request,
+has a one-step renderer (:func:`log_access`) that produces the same bytes as the processors; anything it does
+not recognise goes through them.
 
 Secrets are never *supposed* to reach a logger: code logs fingerprints. :func:`redact` is the last line of
 defence for mistakes: it masks values under credential-like keys and credentials embedded in strings
@@ -22,6 +24,7 @@ Loggers used by the project: ``tokenrelay.access`` (one line per request), ``tok
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
@@ -30,9 +33,11 @@ import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any, Final, Literal, TextIO
 
 import structlog
+from structlog.contextvars import STRUCTLOG_KEY_PREFIX, STRUCTLOG_KEY_PREFIX_LEN
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
@@ -127,14 +132,16 @@ def configure_logging(
     threshold = _LEVELS.get(level.lower())
     if threshold is None:
         raise ValueError(f"unknown log level {level!r} (use one of {', '.join(_LEVELS)})")
+    stamper = UtcTimestamper()
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        UtcTimestamper(),
+        stamper,
     ]
     # Tracebacks become a string *before* redaction so that credentials inside them are masked too.
-    final: list[Processor] = [structlog.processors.format_exc_info, redact, _renderer(fmt, stream)]
+    renderer = _renderer(fmt, stream)
+    final: list[Processor] = [structlog.processors.format_exc_info, redact, renderer]
     handler = _install_handler(_formatter(shared, final), stream, threshold)
     processors = [*shared, *final]
     wrapper_class = structlog.make_filtering_bound_logger(threshold)
@@ -147,7 +154,10 @@ def configure_logging(
         cache_logger_on_first_use=cache_loggers,
     )
     global _installed  # the logging setup is process-wide state by nature
-    _installed = _Pipeline(processors, wrapper_class, factory, factory(ACCESS_LOGGER), threshold <= logging.INFO)
+    _installed = _Pipeline(
+        processors, wrapper_class, factory, factory(ACCESS_LOGGER), threshold <= logging.INFO,
+        list(processors) if renderer is render_json else None, stamper,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +169,10 @@ class _Pipeline:
     factory: LineWriterFactory
     writer: LineWriter
     info_enabled: bool
+    #: A copy of ``processors`` when they render JSON: while the list still equals it (``capture_logs`` and others
+    #: edit it in place), :func:`_access_line` writes exactly what they would. ``None`` (console): never.
+    pristine: list[Processor] | None
+    stamper: UtcTimestamper
 
     def is_current(self) -> bool:
         """Whether structlog still runs this setup (tests and embedders may reconfigure it at any time)."""
@@ -177,11 +191,12 @@ _access_logger = structlog.get_logger(ACCESS_LOGGER)
 def log_access(**fields: Any) -> None:
     """Write the access line: what ``structlog.get_logger("tokenrelay.access").info("request", **fields)`` writes.
 
-    It runs once per request, so while our own setup is in force it calls the configured processors directly —
-    the same list object, hence the same output, redaction included, and whatever ``capture_logs`` puts in it —
-    and skips structlog's generic layers (lazy proxy, bound-logger dispatch, two copies of the keyword arguments),
-    which cost about as much as the processors themselves. Under any other structlog configuration it is exactly
-    that ``info`` call.
+    It runs once per request and cost about as much as forwarding a small request, so under our own JSON setup it
+    renders the line in one step (:func:`_access_line`: the same bytes the processors would produce, redaction
+    included). Otherwise — console output, a processor list edited in place (``capture_logs``), unexpected keys —
+    it runs the configured processors directly, skipping only structlog's generic layers (lazy proxy, bound-logger
+    dispatch, two copies of the keyword arguments). Under any other structlog configuration it is exactly that
+    ``info`` call.
     """
     pipeline = _installed
     if pipeline is None or not pipeline.is_current():
@@ -189,6 +204,11 @@ def log_access(**fields: Any) -> None:
         return
     if not pipeline.info_enabled:
         return
+    if pipeline.pristine is not None and pipeline.processors == pipeline.pristine:
+        line = _access_line(fields, pipeline.stamper)
+        if line is not None:
+            pipeline.writer.msg(line)
+            return
     fields["event"] = "request"
     writer = pipeline.writer
     event: Any = fields
@@ -199,6 +219,117 @@ def log_access(**fields: Any) -> None:
         return
     if isinstance(event, str):
         writer.msg(event)
+
+
+#: The keys :mod:`tokenrelay.proxy.handler` passes, in its order: the one shape :func:`_access_line` renders.
+_ACCESS_KEYS: Final = (
+    "route", "method", "path", "status", "upstream_status", "duration_ms", "token", "replayed", "request_id",
+)  # fmt: skip
+#: Context keys that the processors after ``merge_contextvars`` treat specially (they would overwrite or consume
+#: them in place): a line with one of them bound takes the general path.
+_RESERVED_CONTEXT_KEYS: Final = frozenset({"event", "level", "logger", "timestamp", "exc_info", "_record"})
+
+
+def _access_line(fields: dict[str, Any], stamper: UtcTimestamper) -> str | None:
+    """The access line as ``merge_contextvars`` … ``redact``, :func:`render_json` make it, in one f-string.
+
+    Byte for byte the same: same key order (the fields, ``event``, bound context, ``level``, ``logger``,
+    ``timestamp``), same separators and escaping; ``token`` is redacted as a credential-named key, every other
+    string scanned as :func:`redact` does. ``None`` when the fields or the bound context have another shape.
+    The common line (the proxy's types, no credential hint in any string) is checked and written inline: one
+    hint search over the four strings at once, each value formatted directly.
+    """
+    if tuple(fields) != _ACCESS_KEYS:
+        return None
+    bound = _bound_context(fields)
+    if bound is None:
+        return None
+    route, method, path, status, upstream_status, duration_ms, token, replayed, request_id = fields.values()
+    if (
+        type(route) is str and type(method) is str and type(path) is str and type(request_id) is str
+        and type(status) is int and (upstream_status is None or type(upstream_status) is int)
+        and type(duration_ms) is float and duration_ms - duration_ms == 0.0 and type(replayed) is bool
+        and (token is None or (type(token) is str and _FINGERPRINT.fullmatch(token) is not None))
+        and not _may_hint(f"{route}\0{method}\0{path}\0{request_id}")
+    ):  # fmt: skip
+        fingerprint = "null" if token is None else f'"{token}"'
+        head = (
+            f'{{"route": {encode_basestring_ascii(route)}, "method": {encode_basestring_ascii(method)}, '
+            f'"path": {encode_basestring_ascii(path)}, "status": {status}, '
+            f'"upstream_status": {"null" if upstream_status is None else upstream_status}, '
+            f'"duration_ms": {duration_ms!r}, "token": {fingerprint}, '
+            f'"replayed": {"true" if replayed else "false"}, "request_id": {encode_basestring_ascii(request_id)}'
+        )
+    else:
+        head = _access_head(fields)
+    return (
+        f'{head}, "event": "request"{bound}, "level": "info", "logger": "{ACCESS_LOGGER}", '
+        f'"timestamp": "{stamper.stamp()}"}}'
+    )
+
+
+def _may_hint(text: str) -> bool:
+    """Whether ``text`` may contain one of :data:`_HINTS` (no false negatives): a cheaper test than the regex.
+
+    Every hint, lower-cased, is one of these words, and lower-casing keeps an ASCII word inside a string; five
+    to ten substring tests over the lower-cased text cost half of one search of the alternation.
+    """
+    text = text.lower()
+    return (
+        "earer" in text or "asic" in text or "dpop" in text or "eyj" in text or "_token" in text
+        or "secret" in text or "assertion" in text or "password" in text
+    )  # fmt: skip
+
+
+def _access_head(fields: dict[str, Any]) -> str:
+    """The fields part of an access line with uncommon values: each one redacted and encoded on its own."""
+    fingerprint = fields["token"]  # a credential-named key: only a fingerprint (or None) passes redaction
+    if type(fingerprint) is str and _FINGERPRINT.fullmatch(fingerprint) is not None:
+        fingerprint = f'"{fingerprint}"'
+    else:
+        fingerprint = _ENCODER.encode(redact(None, "info", {"token": fingerprint})["token"])
+    return (
+        f'{{"route": {_json_field(fields["route"])}, "method": {_json_field(fields["method"])}, '
+        f'"path": {_json_field(fields["path"])}, "status": {_json_field(fields["status"])}, '
+        f'"upstream_status": {_json_field(fields["upstream_status"])}, '
+        f'"duration_ms": {_json_field(fields["duration_ms"])}, "token": {fingerprint}, '
+        f'"replayed": {_json_field(fields["replayed"])}, "request_id": {_json_field(fields["request_id"])}'
+    )
+
+
+def _json_field(value: Any) -> str:
+    """One value under a non-credential key, redacted and encoded as :func:`redact` and :func:`render_json` do."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(_scrub(value) if _HINTS.search(value) is not None else value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value - value == 0.0:  # finite: NaN and the infinities have JSON spellings of their own
+        return float.__repr__(value)
+    return _ENCODER.encode(redact(None, "info", {"value": value})["value"])  # containers, subclasses, objects
+
+
+def _bound_context(fields: dict[str, Any]) -> str | None:
+    """What ``merge_contextvars`` adds (keys the call did not pass), rendered as ``, "key": value`` pairs."""
+    bound: dict[str, Any] = {}
+    for variable, value in contextvars.copy_context().items():
+        name = variable.name
+        if value is Ellipsis or not name.startswith(STRUCTLOG_KEY_PREFIX):
+            continue
+        key = name[STRUCTLOG_KEY_PREFIX_LEN:]
+        if key in fields or key in bound:
+            continue
+        if key in _RESERVED_CONTEXT_KEYS:
+            return None
+        bound[key] = value
+    if not bound:
+        return ""
+    redact(None, "info", bound)
+    return "".join(f", {encode_basestring_ascii(key)}: {_ENCODER.encode(value)}" for key, value in bound.items())
 
 
 class UtcTimestamper:
@@ -214,14 +345,18 @@ class UtcTimestamper:
         self._cached = (-1, "")  # (second, its "YYYY-MM-DDTHH:MM:SS"): one attribute, so threads swap it whole
 
     def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        event_dict["timestamp"] = self.stamp()
+        return event_dict
+
+    def stamp(self) -> str:
+        """The current time as ``2026-11-26T02:10:32.123456Z``."""
         second, micros = divmod(time.time_ns() // 1000, 1_000_000)
         cached_second, prefix = self._cached
         if second != cached_second:
             prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._cached = (second, prefix)
         # datetime.isoformat() leaves the fraction out when it is zero; so do we.
-        event_dict["timestamp"] = f"{prefix}.{micros:06d}Z" if micros else f"{prefix}Z"
-        return event_dict
+        return f"{prefix}.{micros:06d}Z" if micros else f"{prefix}Z"
 
 
 class LineWriter:
