@@ -2,7 +2,8 @@
 
 A profile's grant part is free-form until it is compiled, so masking by type (``SecretStr``) is not enough:
 values are also masked by the key they stand under (``secret``, ``private_key``, ``authorization``, a cookie,
-an API key ...), and the userinfo of a URL (``https://user:password@host``) is masked wherever a URL appears.
+an API key ...: the list :data:`tokenrelay.sensitive.SENSITIVE_KEYS` that the log
+redaction shares), and the userinfo of a URL (``https://user:password@host``) is masked wherever a URL appears.
 Where a secret *comes from* (``secret_file``, ``secret_env``) is not a secret and stays readable.
 """
 
@@ -14,40 +15,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import SecretStr
 
+from tokenrelay.sensitive import REDACTED, SENSITIVE_KEYS, is_sensitive_key
+
 if TYPE_CHECKING:
     from tokenrelay.settings import Settings
 
 __all__ = ["REDACTED", "SENSITIVE_KEYS", "redacted"]
 
-#: What a masked value is replaced with (the same mask the log pipeline uses).
-REDACTED: Final = "***"
-#: Keys whose values are masked, compared lower-case with ``-`` read as ``_`` (so header names match too).
-#: camelCase spellings appear lower-cased (``privateKey`` -> ``privatekey``), as simple-oauth2's keys are allowed.
-SENSITIVE_KEYS: Final = frozenset(
-    {
-        "secret",
-        "client_secret",
-        "clientsecret",
-        "private_key",
-        "privatekey",
-        "password",
-        "passphrase",
-        "authorization",
-        "proxy_authorization",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "token",
-        "client_assertion",
-        "assertion",
-        "api_key",
-        "api_keys",
-        "x_api_key",
-        "x_tokenrelay_key",
-        "cookie",
-        "set_cookie",
-    }
-)
 #: ``scheme://userinfo@`` in a URL: the userinfo may be a credential.
 _USERINFO: Final = re.compile(r"(?<=://)[^/?#@\s]*@")
 
@@ -60,7 +34,7 @@ def redacted(settings: Settings) -> dict[str, Any]:
 
 
 def _plain(value: object, *, key: str = "") -> object:
-    if key.lower().replace("-", "_") in SENSITIVE_KEYS and value not in (None, (), [], {}):
+    if is_sensitive_key(key) and value not in (None, (), [], {}):
         return REDACTED
     if isinstance(value, SecretStr):
         return REDACTED

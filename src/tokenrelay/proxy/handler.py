@@ -31,7 +31,7 @@ from aiohttp import HttpVersion10, HttpVersion11, web
 from multidict import CIMultiDict
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from tokenrelay.log import log_access
+from tokenrelay.access_log import log_access
 from tokenrelay.proxy.access import AccessPolicy
 from tokenrelay.proxy.errors import ProxyError, error_response
 from tokenrelay.proxy.forwarding import CLIENT_CLOSED, Outcome, relay_response, release, send

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-import tokenrelay.log
+import tokenrelay.access_log
+import tokenrelay.log_redaction
 from tokenrelay.log import REDACTED, configure_logging, log_access
 
 _NOW_NS = 1_764_126_632_123_456_000  # 2025-11-26T03:10:32.123456Z
@@ -75,7 +76,7 @@ def _access_fields() -> st.SearchStrategy[dict[str, Any]]:
 def _frozen_json_logging() -> Iterator[io.StringIO]:
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("tokenrelay.log.time.time_ns", lambda: _NOW_NS)
+        patch.setattr("tokenrelay.log_output.time.time_ns", lambda: _NOW_NS)
         configure_logging("info", "json", stream=out, cache_loggers=False)
         yield out
 
@@ -95,13 +96,13 @@ def _fast_line(fields: dict[str, Any]) -> str:
 
 def _spy_on_access_line(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     rendered: list[str | None] = []
-    real: Callable[..., str | None] = tokenrelay.log._access_line
+    real: Callable[..., str | None] = tokenrelay.access_log._access_line
 
     def spy(*args: Any) -> str | None:
         rendered.append(real(*args))
         return rendered[-1]
 
-    monkeypatch.setattr(tokenrelay.log, "_access_line", spy)
+    monkeypatch.setattr(tokenrelay.access_log, "_access_line", spy)
     return rendered
 
 
@@ -237,5 +238,5 @@ def test_log_access_at_warning_does_no_work(monkeypatch: pytest.MonkeyPatch) -> 
 
 @given(text=_TEXT | st.text(alphabet=st.sampled_from("aAeEbBrRsSiIcCdDpPoOyYjJ_tTkKnNwW"), max_size=20))
 def test_the_cheap_hint_test_never_misses_a_hint(text: str) -> None:
-    """``_may_hint`` may say yes too often (the exact redaction follows), never no when ``_HINTS`` matches."""
-    assert tokenrelay.log._may_hint(text) or tokenrelay.log._HINTS.search(text) is None
+    """``may_hint`` may say yes too often (the exact redaction follows), never no when ``HINTS`` matches."""
+    assert tokenrelay.log_redaction.may_hint(text) or tokenrelay.log_redaction.HINTS.search(text) is None

@@ -60,7 +60,7 @@ def test_timestamps_match_datetime_isoformat_in_utc(monkeypatch: pytest.MonkeyPa
     """The per-second cache formats exactly as ``TimeStamper(fmt="iso", utc=True)``, a zero fraction included."""
     when = datetime.datetime(2026, 11, 26, 2, 10, 32, micros, tzinfo=datetime.UTC)
     nanos = (int(when.timestamp()) * 1_000_000 + micros) * 1000 + 999
-    monkeypatch.setattr("tokenrelay.log.time.time_ns", lambda: nanos)
+    monkeypatch.setattr("tokenrelay.log_output.time.time_ns", lambda: nanos)
     stamped = UtcTimestamper()(None, "info", {})["timestamp"]
     assert stamped == when.isoformat().replace("+00:00", "Z")
 
@@ -69,7 +69,7 @@ def test_the_timestamp_follows_the_clock_across_seconds(monkeypatch: pytest.Monk
     """The cached date-and-time prefix is replaced when the second changes."""
     stamper = UtcTimestamper()
     clock = iter([1_700_000_000_500_000_000, 1_700_000_001_000_001_000])
-    monkeypatch.setattr("tokenrelay.log.time.time_ns", lambda: next(clock))
+    monkeypatch.setattr("tokenrelay.log_output.time.time_ns", lambda: next(clock))
     first, second = (stamper(None, "info", {})["timestamp"] for _ in range(2))
     assert (first, second) == ("2023-11-14T22:13:20.500000Z", "2023-11-14T22:13:21.000001Z")
 

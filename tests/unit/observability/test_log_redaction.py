@@ -10,8 +10,10 @@ import io
 import json
 import logging
 
+import pytest
 import structlog
 
+from tokenrelay.config_redaction import SENSITIVE_KEYS
 from tokenrelay.log import REDACTED, configure_logging, redact
 
 SECRET = "s3cr3t-VALUE-9f8e7d"
@@ -37,6 +39,46 @@ def test_values_under_credential_keys_are_masked() -> None:
     assert SECRET not in out.getvalue()
     (line,) = _lines(out)
     assert all(line[key] == REDACTED for key in keys)
+
+
+def test_camel_case_and_plural_credential_keys_are_masked() -> None:
+    """clientSecret, privateKey (simple-oauth2's spellings) and api_keys are masked, as check-config masks them."""
+    out = _configured()
+    structlog.get_logger("tokenrelay.test").info(
+        "event", clientSecret=SECRET, privateKey=JWT, api_keys=[SECRET, "second-key-value"]
+    )
+    assert SECRET not in out.getvalue()
+    assert JWT not in out.getvalue()
+    assert "second-key-value" not in out.getvalue()
+    (line,) = _lines(out)
+    assert line["clientSecret"] == line["privateKey"] == line["api_keys"] == REDACTED
+
+
+@pytest.mark.parametrize("key", ["accessToken", "refresh-token", "X-Api-Key", "CLIENT_SECRET", "clientAssertion"])
+def test_credential_keys_are_masked_in_any_spelling(key: str) -> None:
+    """camelCase, kebab-case and upper-case spellings of a credential key are masked like snake_case."""
+    out = _configured()
+    structlog.get_logger("tokenrelay.test").info("event", **{key: "plain-value-123"})
+    assert "plain-value-123" not in out.getvalue()
+
+
+def test_a_fingerprint_shaped_value_passes_only_under_token() -> None:
+    """``token=<8 hex>`` is the access line's fingerprint; under any other credential key it may be a real secret."""
+    out = _configured()
+    structlog.get_logger("tokenrelay.test").info("event", token="1a2b3c4d", client_secret="12345678")
+    (line,) = _lines(out)
+    assert line["token"] == "1a2b3c4d"
+    assert line["client_secret"] == REDACTED
+
+
+@pytest.mark.parametrize("key", sorted(SENSITIVE_KEYS))
+def test_every_key_check_config_masks_is_masked_in_log_lines(key: str) -> None:
+    """One list of credential keys: a value check-config would print as *** never reaches a log line either."""
+    out = _configured()
+    structlog.get_logger("tokenrelay.test").info("event", **{key: "plain-value-123"})
+    assert "plain-value-123" not in out.getvalue()
+    (line,) = _lines(out)
+    assert line[key] == REDACTED
 
 
 def test_fingerprint_and_other_derived_keys_are_kept() -> None:
