@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from tests.integration.runtime.through_proxy_support import SwitchableIdp, serving, url
+from tests.integration.through_proxy.support import SwitchableIdp, serving, url
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
@@ -37,15 +37,6 @@ class RejectsFirstToken:
                 status=401, text="expired", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             )
         return web.Response(text="accepted")
-
-
-@pytest.fixture(name="idp")
-async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
-    idp = SwitchableIdp()
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return idp
 
 
 @pytest.fixture(name="upstream")

@@ -9,36 +9,13 @@ handler runs) would invite every body.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
-import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.integration.runtime.through_proxy_support import EchoUpstream, SwitchableIdp, one_route_config, serving
+from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, one_route_config, serving
 from tokenrelay.app import create_proxy_app
 from tokenrelay.proxy import SERVER_OPTIONS
 from tokenrelay.settings import build_settings
-
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
-
-
-@pytest.fixture(name="idp")
-async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
-    idp = SwitchableIdp()
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return idp
-
-
-@pytest.fixture(name="upstream")
-async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
-    upstream = EchoUpstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return upstream
 
 
 async def first_answer_head(address: tuple[str, int], path: str) -> bytes:

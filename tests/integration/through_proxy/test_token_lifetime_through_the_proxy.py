@@ -8,16 +8,13 @@ the cache's own tests (given a ``RefreshPolicy`` directly) cannot show.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import jwt
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.integration.runtime.through_proxy_support import (
+from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
     fetch,
@@ -26,26 +23,7 @@ from tests.integration.runtime.through_proxy_support import (
     url,
 )
 
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 DAY = 86400.0
-
-
-@pytest.fixture(name="idp")
-async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
-    idp = SwitchableIdp()
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return idp
-
-
-@pytest.fixture(name="upstream")
-async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
-    upstream = EchoUpstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return upstream
 
 
 async def cached_lifetime(config: dict[str, Any]) -> float:

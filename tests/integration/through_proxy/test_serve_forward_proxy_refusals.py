@@ -9,35 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.integration.runtime.through_proxy_support import EchoUpstream, SwitchableIdp, one_route_config, serving
-
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
-
-
-@pytest.fixture(name="idp")
-async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
-    idp = SwitchableIdp()
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return idp
-
-
-@pytest.fixture(name="upstream")
-async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
-    upstream = EchoUpstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return upstream
+from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, one_route_config, serving
 
 
 def host_route_config(idp: SwitchableIdp, upstream: EchoUpstream) -> dict[str, Any]:

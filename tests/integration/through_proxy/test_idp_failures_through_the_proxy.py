@@ -11,14 +11,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.integration.runtime.through_proxy_support import (
+from tests.integration.through_proxy.support import (
     Answer,
     EchoUpstream,
     Mode,
@@ -30,28 +27,9 @@ from tests.integration.runtime.through_proxy_support import (
     url,
 )
 
-ServerFactory = Callable[..., Awaitable[TestServer]]
 FAILURES: list[Mode] = ["http_500", "garbage", "reset"]
 #: "At once": far below the 10 s token fetch timeout and the endpoint's 5 s ``slow`` delay.
 AT_ONCE = 1.0
-
-
-@pytest.fixture(name="idp")
-async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
-    idp = SwitchableIdp()
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return idp
-
-
-@pytest.fixture(name="upstream")
-async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
-    upstream = EchoUpstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return upstream
 
 
 async def timed(client: aiohttp.ClientSession, target: str) -> tuple[Answer, float]:

@@ -8,17 +8,14 @@ token: the old key and its token are dropped. A reload that leaves those inputs 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import yaml
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.integration.runtime.through_proxy_support import (
+from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
     eventually,
@@ -27,26 +24,6 @@ from tests.integration.runtime.through_proxy_support import (
     serving,
     url,
 )
-
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
-
-
-@pytest.fixture(name="idp")
-async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
-    idp = SwitchableIdp()
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return idp
-
-
-@pytest.fixture(name="upstream")
-async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
-    upstream = EchoUpstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return upstream
 
 
 def two_routes(idp: SwitchableIdp, upstream: EchoUpstream) -> dict[str, Any]:

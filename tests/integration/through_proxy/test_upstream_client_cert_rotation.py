@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from tests.integration.proxy.test_proxy_tls import make_cert
-from tests.integration.runtime.through_proxy_support import eventually, serving, url
+from tests.integration.through_proxy.support import eventually, serving, url
 
 
 @pytest.fixture

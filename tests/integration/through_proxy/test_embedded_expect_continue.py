@@ -8,39 +8,17 @@ forwarded one gets exactly one interim answer. (The unroutable case is in ``test
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.integration.runtime.test_serve_expect_continue import first_answer_head
-from tests.integration.runtime.through_proxy_support import EchoUpstream, SwitchableIdp, one_route_config
+from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, one_route_config
+from tests.integration.through_proxy.test_serve_expect_continue import first_answer_head
 from tokenrelay.app import create_proxy_app
 from tokenrelay.proxy import SERVER_OPTIONS
 from tokenrelay.settings import build_settings
-
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
-
-
-@pytest.fixture(name="idp")
-async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
-    idp = SwitchableIdp()
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return idp
-
-
-@pytest.fixture(name="upstream")
-async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
-    upstream = EchoUpstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return upstream
 
 
 @asynccontextmanager

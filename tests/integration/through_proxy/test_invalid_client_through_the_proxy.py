@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.integration.runtime.through_proxy_support import (
+from tests.integration.through_proxy.support import (
     Answer,
     EchoUpstream,
     SwitchableIdp,
@@ -24,25 +24,15 @@ from tests.integration.runtime.through_proxy_support import (
     url,
 )
 
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
-
 
 @pytest.fixture(name="idp")
-async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
+async def _invalid_client_idp(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> SwitchableIdp:
+    """The token endpoint answers 401 invalid_client until a test switches it."""
     idp = SwitchableIdp(mode="invalid_client")
     app = web.Application()
     app.router.add_post("/token", idp.token)
     idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
     return idp
-
-
-@pytest.fixture(name="upstream")
-async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
-    upstream = EchoUpstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
-    return upstream
 
 
 async def readyz(client: aiohttp.ClientSession, admin: tuple[str, int]) -> tuple[int, dict[str, Any]]:
