@@ -32,6 +32,8 @@ _log = structlog.get_logger("tokenrelay.proxy")
 
 #: Headers aiohttp's client would add by itself; the proxy forwards what the client sent, not aiohttp's defaults.
 _SKIP_AUTO_HEADERS: Final = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+#: Methods for which aiohttp adds no ``Content-Type`` to a request without a body (it does for POST, PUT, PATCH).
+_NO_AUTO_CONTENT_TYPE: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "TRACE"})
 #: An error answer smaller than this is read to the end before a replay so its connection can be reused.
 _DRAIN_LIMIT: Final = 64 * 1024
 
@@ -74,7 +76,7 @@ async def send(
             data=body,
             allow_redirects=False,
             auto_decompress=False,
-            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            skip_auto_headers=_auto_headers_to_skip(method, headers, body),
             timeout=route.timeout,
             ssl=route.ssl,
         )
@@ -86,6 +88,26 @@ async def send(
     outcome.upstream_duration = time.monotonic() - started
     outcome.upstream_status = response.status
     return response
+
+
+def _auto_headers_to_skip(
+    method: str, headers: CIMultiDict[str], body: bytes | AsyncIterator[bytes] | None
+) -> tuple[str, ...] | None:
+    """What aiohttp must be told not to add; ``None`` when the request already carries every field it would add.
+
+    aiohttp never overrides a field the request has, so when the client sent all of them skipping changes
+    nothing, and passing ``None`` spares aiohttp building and merging a skip set on every request (its fast
+    path). That is the usual case for HTTP libraries (``User-Agent``, ``Accept`` and ``Accept-Encoding``) on a
+    request that gets no ``Content-Type`` anyway (no body and a method aiohttp adds none for).
+    """
+    if (
+        "User-Agent" in headers
+        and "Accept" in headers
+        and "Accept-Encoding" in headers
+        and ("Content-Type" in headers or (body is None and method in _NO_AUTO_CONTENT_TYPE))
+    ):
+        return None
+    return _SKIP_AUTO_HEADERS
 
 
 async def release(response: aiohttp.ClientResponse) -> None:
