@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -84,10 +85,15 @@ async def test_connect_reaches_the_proxy_handler(idp: FakeIdp, upstream: Upstrea
         reader, writer = await asyncio.open_connection(*listening.proxy)
         writer.write(b"CONNECT billing.example:443 HTTP/1.1\r\nHost: billing.example:443\r\n\r\n")
         await writer.drain()
-        status_line = await reader.readline()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
+        body = await asyncio.wait_for(reader.readexactly(length), 5)
         writer.close()
         await writer.wait_closed()
-    assert status_line.split()[1] in (b"403", b"405")
+    assert head.split()[1] == b"405"
+    assert json.loads(body)["error"] == "connect_not_supported"
 
 
 async def test_startup_fails_on_a_config_that_does_not_compile(

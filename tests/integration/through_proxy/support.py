@@ -185,3 +185,40 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, limit: float = 5.0
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {limit} s ({attempt + 1} checks)")
         await asyncio.sleep(interval)
+
+
+async def first_answer_head(address: tuple[str, int], path: str) -> bytes:
+    """Send a PUT head with ``Expect: 100-continue`` and no body; return the first answer head that comes back."""
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        writer.write(f"PUT {path} HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n".encode())
+        await writer.drain()
+        async with asyncio.timeout(5):
+            return await reader.readuntil(b"\r\n\r\n")
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def put_after_continue(address: tuple[str, int], path: str) -> tuple[bytes, bytes]:
+    """PUT ``hello`` with ``Expect: 100-continue``, sending the body only after the interim answer.
+
+    Returns the first answer head and everything after it (the connection is closed by the request).
+    """
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        writer.write(
+            f"PUT {path} HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        async with asyncio.timeout(5):
+            interim = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"hello")
+        await writer.drain()
+        async with asyncio.timeout(5):
+            rest = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return interim, rest

@@ -7,15 +7,19 @@ forwarded one gets exactly one interim answer. (The unroutable case is in ``test
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
 
-from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, one_route_config
-from tests.integration.through_proxy.test_serve_expect_continue import first_answer_head
+from tests.integration.through_proxy.support import (
+    EchoUpstream,
+    SwitchableIdp,
+    first_answer_head,
+    one_route_config,
+    put_after_continue,
+)
 from tokenrelay.app import create_proxy_app
 from tokenrelay.proxy import SERVER_OPTIONS
 from tokenrelay.settings import build_settings
@@ -53,22 +57,7 @@ async def test_refused_client_is_answered_without_inviting_the_body(idp: Switcha
 
 async def test_servable_request_gets_exactly_one_100_continue(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
     async with embedded(one_route_config(idp, upstream)) as address:
-        reader, writer = await asyncio.open_connection(*address)
-        try:
-            writer.write(
-                b"PUT /billing/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
-                b"Connection: close\r\n\r\n"
-            )
-            await writer.drain()
-            async with asyncio.timeout(5):
-                interim = await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"hello")
-            await writer.drain()
-            async with asyncio.timeout(5):
-                rest = await reader.read()
-        finally:
-            writer.close()
-            await writer.wait_closed()
+        interim, rest = await put_after_continue(address, "/billing/x")
     assert interim.startswith(b"HTTP/1.1 100 Continue")
     assert rest.startswith(b"HTTP/1.1 200")
     assert b"100 Continue" not in rest

@@ -8,27 +8,19 @@ handler runs) would invite every body.
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
-from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, one_route_config, serving
+from tests.integration.through_proxy.support import (
+    EchoUpstream,
+    SwitchableIdp,
+    first_answer_head,
+    one_route_config,
+    put_after_continue,
+    serving,
+)
 from tokenrelay.app import create_proxy_app
 from tokenrelay.proxy import SERVER_OPTIONS
 from tokenrelay.settings import build_settings
-
-
-async def first_answer_head(address: tuple[str, int], path: str) -> bytes:
-    """Send a PUT head with ``Expect: 100-continue`` and no body; return the first answer head that comes back."""
-    reader, writer = await asyncio.open_connection(*address)
-    try:
-        writer.write(f"PUT {path} HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n".encode())
-        await writer.drain()
-        async with asyncio.timeout(5):
-            return await reader.readuntil(b"\r\n\r\n")
-    finally:
-        writer.close()
-        await writer.wait_closed()
 
 
 async def test_no_route_is_answered_without_inviting_the_body(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
@@ -51,22 +43,7 @@ async def test_servable_request_gets_one_100_continue_then_the_answer(
     idp: SwitchableIdp, upstream: EchoUpstream
 ) -> None:
     async with serving(one_route_config(idp, upstream)) as listening:
-        reader, writer = await asyncio.open_connection(*listening.proxy)
-        try:
-            writer.write(
-                b"PUT /billing/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
-                b"Connection: close\r\n\r\n"
-            )
-            await writer.drain()
-            async with asyncio.timeout(5):
-                interim = await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"hello")
-            await writer.drain()
-            async with asyncio.timeout(5):
-                rest = await reader.read()
-        finally:
-            writer.close()
-            await writer.wait_closed()
+        interim, rest = await put_after_continue(listening.proxy, "/billing/x")
     assert interim.startswith(b"HTTP/1.1 100 Continue")
     assert rest.startswith(b"HTTP/1.1 200")
     assert b"100 Continue" not in rest
