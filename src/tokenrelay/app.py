@@ -15,7 +15,6 @@ without one of ``allow_clients``/``access.open``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from tokenrelay.admin import create_admin_app
 from tokenrelay.metrics import Metrics
 from tokenrelay.proxy.access import peer_address
 from tokenrelay.proxy.handler import SERVER_OPTIONS, ProxyHandler, defer_expect
+from tokenrelay.proxy.in_flight import InFlight
 from tokenrelay.reload import ReloadController
 from tokenrelay.runtime import RuntimeHolder, compile_runtime
 from tokenrelay.settings import Settings
@@ -52,38 +52,6 @@ __all__ = [
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class InFlight:
-    """How many proxied requests are being handled; the drain waits for zero (and logs what it had to cut).
-
-    ``draining`` turns true when the graceful shutdown starts, so ``/readyz`` fails at once.
-    """
-
-    __slots__ = ("_idle", "count", "draining")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.draining = False
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def start_draining(self) -> None:
-        """Mark the shutdown as started (one way: a drained proxy never becomes ready again)."""
-        self.draining = True
-
-    def enter(self) -> None:
-        self.count += 1
-        self._idle.clear()
-
-    def leave(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
-
-    async def wait_idle(self) -> None:
-        """Return once no request is in flight."""
-        await self._idle.wait()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,7 +147,7 @@ async def proxy_services(
             holder=holder,
             reloader=reloader,
             handler=handler,
-            in_flight=InFlight(),
+            in_flight=handler.in_flight,
         )
         await reloader.aclose()
         await holder.aclose()
@@ -196,16 +164,7 @@ def create_proxy_server(services: Services, **kwargs: Any) -> web.Server:
     the per-request CPU an ``Application`` catch-all costs (``docs/performance.md``). ``kwargs`` go to
     ``web.Server`` (e.g. ``access_log=None``).
     """
-    handler, in_flight = services.handler, services.in_flight
-
-    async def proxy(request: web.BaseRequest) -> web.StreamResponse:
-        in_flight.enter()
-        try:
-            return await handler(request)
-        finally:
-            in_flight.leave()
-
-    return web.Server(proxy, **SERVER_OPTIONS, **kwargs)
+    return web.Server(services.handler, **SERVER_OPTIONS, **kwargs)
 
 
 def _services_context(
@@ -220,12 +179,7 @@ def _services_context(
 
 
 async def _proxy(request: web.Request) -> web.StreamResponse:
-    services = request.app[SERVICES]
-    services.in_flight.enter()
-    try:
-        return await services.handler(request)
-    finally:
-        services.in_flight.leave()
+    return await request.app[SERVICES].handler(request)
 
 
 @web.middleware

@@ -13,16 +13,16 @@ TLS), and how often connections are reused.
 The upstream session uses a connector rather than a ``TraceConfig`` because a session with *any* ``TraceConfig``
 pays for every trace signal of every request (a parameters object and an awaited ``Signal.send`` per step, whether
 or not anything listens) — about 10 % of the proxy's CPU per request in ``bench/run.py``. The connector sees the
-three moments it needs (queued, opened, reused) directly, at the cost of overriding two of ``TCPConnector``'s
-internal methods; the tests in ``tests/integration/admin/test_tracing_hooks.py`` pin the behaviour, so an aiohttp
-upgrade that renames them fails loudly instead of silently zeroing the metrics.
+three moments it needs (queued, opened, reused) directly, at the cost of overriding three of ``TCPConnector``'s
+internal methods (``_get``, ``_create_connection``, ``_wait_for_available_connection``); the tests in
+``tests/integration/admin/test_tracing_hooks.py`` pin the behaviour, so an aiohttp upgrade that renames them fails
+loudly instead of silently zeroing the metrics.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +41,6 @@ __all__ = ["InstrumentedConnector", "endpoint_label", "idp_trace_config"]
 
 Clock = Callable[[], float]
 
-#: Set by ``_create_connection`` for the ``connect`` call (same task) it runs in: "this one was opened, not reused".
-_OPENED: ContextVar[bool] = ContextVar("tokenrelay_upstream_connection_opened", default=False)
-
 
 class InstrumentedConnector(aiohttp.TCPConnector):
     """A ``TCPConnector`` that records pool waits, opened connections (timed) and reuses into :class:`Metrics`."""
@@ -53,21 +50,12 @@ class InstrumentedConnector(aiohttp.TCPConnector):
         self._metrics = metrics
         self._clock = clock
 
-    async def connect(
-        self,
-        req: ClientRequest,
-        traces: list[Trace],
-        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
-    ) -> Connection:
-        """A pooled connection (counted as reused) or a new one (counted and timed in ``_create_connection``)."""
-        reset = _OPENED.set(False)
-        try:
-            connection = await super().connect(req, traces, timeout)
-            if not _OPENED.get():
-                self._metrics.upstream_connection(reused=True)
-            return connection
-        finally:
-            _OPENED.reset(reset)
+    async def _get(self, key: ConnectionKey, traces: list[Trace]) -> Connection | None:
+        """A pooled connection (counted as reused), or ``None``: ``connect`` then opens one (``_create_connection``)."""
+        connection = await super()._get(key, traces)
+        if connection is not None:
+            self._metrics.upstream_connection(reused=True)
+        return connection
 
     async def _create_connection(
         self,
@@ -77,7 +65,6 @@ class InstrumentedConnector(aiohttp.TCPConnector):
     ) -> ResponseHandler:
         started = self._clock()
         protocol = await super()._create_connection(req, traces, timeout)
-        _OPENED.set(True)
         self._metrics.upstream_connection(reused=False, connect_duration=self._clock() - started)
         return protocol
 

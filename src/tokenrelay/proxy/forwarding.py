@@ -153,7 +153,11 @@ async def relay_response(
     complete = False
     try:
         await downstream.prepare(request)
-        complete = await _pump(request, response, downstream, first)
+        if response.content.at_eof():  # the whole body came with the headers: it and its end in one write
+            await downstream.write_eof(first)
+            complete = True
+        else:
+            complete = await _pump(request, response, downstream, first)
     except ConnectionError:  # only the downstream side: _pump handles the upstream's errors itself
         outcome.status = CLIENT_CLOSED
         _log.info("client_disconnected", route=outcome.route)

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypedDict
 
 import structlog
 from aiohttp import HttpVersion10, HttpVersion11, web
-from multidict import CIMultiDict
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from tokenrelay.access_log import log_access
@@ -36,10 +35,11 @@ from tokenrelay.proxy.access import AccessPolicy
 from tokenrelay.proxy.errors import ProxyError, error_response
 from tokenrelay.proxy.forwarding import CLIENT_CLOSED, Outcome, relay_response, release, send
 from tokenrelay.proxy.headers import InboundContext, upstream_headers
-from tokenrelay.proxy.replay import read_body, wants_replay
+from tokenrelay.proxy.in_flight import InFlight
+from tokenrelay.proxy.replay import NO_BODY, read_body, wants_replay
 from tokenrelay.proxy.request_id import HEADER as REQUEST_ID_HEADER
 from tokenrelay.proxy.request_id import request_id_for
-from tokenrelay.proxy.routing import Route, RouteMatch, RouteTable, TokenBinding
+from tokenrelay.proxy.routing import Route, RouteTable, TokenBinding
 from tokenrelay.proxy.websocket import HANDSHAKE_HEADERS, is_websocket, proxy_websocket
 from tokenrelay.settings import AccessSettings, Settings
 from tokenrelay.tokens import CachedToken, TokenCache, TokenUnavailable
@@ -96,8 +96,11 @@ class ProxyHandler:
         cache: TokenCache,
         observer: ProxyObserver,
         access: AccessSettings,
+        in_flight: InFlight | None = None,
     ) -> None:
         self._runtime = runtime
+        #: Requests being handled, for the graceful drain (counted here: a wrapper would cost a coroutine each).
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         self._session = session
         self._cache = cache
         self._observer = observer
@@ -108,6 +111,8 @@ class ProxyHandler:
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.monotonic()
+        in_flight = self.in_flight
+        in_flight.enter()
         runtime = self._runtime()
         request_id = request_id_for(request.headers)
         outcome = Outcome()
@@ -125,6 +130,7 @@ class ProxyHandler:
         finally:
             self._finish(request, runtime, request_id, outcome, started)
             self._request_id_var.reset(bound)
+            in_flight.leave()
         return response
 
     async def _handle(
@@ -139,7 +145,12 @@ class ProxyHandler:
             raise ProxyError("no_route", f"no route matches host {host or ''!r} and this path")
         route = match.route
         outcome.route = route.name
-        token = await self._token(route, route.binding, outcome) if route.binding is not None else None
+        binding = route.binding
+        token = None
+        if binding is not None:  # the fresh-token read is inline: no coroutine unless the cache must fetch
+            token = self._peek(route, binding, outcome)
+            if token is None:
+                token = await self._fetch(route, binding, outcome)
         via = runtime.settings.server.via
         websocket = is_websocket(request)
         headers = upstream_headers(
@@ -156,22 +167,13 @@ class ProxyHandler:
             return await proxy_websocket(
                 request, self._session, match, headers, lambda: self._refresh(route, token, outcome), outcome
             )
-        return await self._forward(request, match, headers, token, request_id, via, outcome)
-
-    async def _forward(
-        self,
-        request: web.BaseRequest,
-        match: RouteMatch,
-        headers: CIMultiDict[str],
-        token: CachedToken | None,
-        request_id: str,
-        via: bool,
-        outcome: Outcome,
-    ) -> web.StreamResponse:
-        route = match.route
-        await _send_continue(request)
-        replayable = route.binding is not None and route.retry_on_401
-        body = await read_body(request.content, request.body_exists, route.max_replay_body if replayable else -1)
+        if request.body_exists:  # each step below is a coroutine: a request without a body skips them
+            if "Expect" in request.headers:
+                await _send_continue(request)
+            replayable = route.binding is not None and route.retry_on_401
+            body = await read_body(request.content, route.max_replay_body if replayable else -1)
+        else:
+            body = NO_BODY
         response = await send(self._session, request.method, route, match.url, headers, body.payload(), outcome)
         if wants_replay(route, response.status, response.headers):
             if body.complete:
@@ -184,18 +186,23 @@ class ProxyHandler:
                 _log.info("replay_skipped", route=route.name, reason="body_too_large", limit=route.max_replay_body)
         return await relay_response(request, response, request_id=request_id, via=via, outcome=outcome)
 
-    async def _token(self, route: Route, binding: TokenBinding, outcome: Outcome) -> CachedToken:
-        """The route's token: a lock-free ``peek`` first, the single-flight ``get`` only on a miss."""
+    def _peek(self, route: Route, binding: TokenBinding, outcome: Outcome) -> CachedToken | None:
+        """The route's fresh token from a lock-free ``peek``, or ``None`` when the cache must fetch (:meth:`_fetch`)."""
         token = self._cache.peek(binding.key)
         self._observer.token_lookup(route.profile or "", token is not None)
-        if token is None:
-            try:
-                token = await self._cache.get(binding.key, binding.fetch, binding.policy)
-            except TokenUnavailable as exc:
-                detail = f"no access token is available for profile {route.profile!r}"
-                if exc.error:
-                    detail += f" (token endpoint error: {exc.error})"
-                raise ProxyError("token_unavailable", detail, retry_after=exc.retry_after) from exc
+        if token is not None:
+            outcome.fingerprint = token.fingerprint
+        return token
+
+    async def _fetch(self, route: Route, binding: TokenBinding, outcome: Outcome) -> CachedToken:
+        """The route's token through the single-flight ``get`` (after a ``peek`` miss)."""
+        try:
+            token = await self._cache.get(binding.key, binding.fetch, binding.policy)
+        except TokenUnavailable as exc:
+            detail = f"no access token is available for profile {route.profile!r}"
+            if exc.error:
+                detail += f" (token endpoint error: {exc.error})"
+            raise ProxyError("token_unavailable", detail, retry_after=exc.retry_after) from exc
         outcome.fingerprint = token.fingerprint
         return token
 
@@ -206,7 +213,7 @@ class ProxyHandler:
             raise ProxyError("bad_request", "this route has no token to refresh")
         _log.info("token_rejected", route=route.name, token=used.fingerprint, upstream_status=outcome.upstream_status)
         await self._cache.invalidate(binding.key, used)
-        token = await self._token(route, binding, outcome)
+        token = self._peek(route, binding, outcome) or await self._fetch(route, binding, outcome)
         return route.header_value(token.access_token)
 
     def _finish(

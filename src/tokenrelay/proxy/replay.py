@@ -22,7 +22,7 @@ from multidict import MultiMapping
 
 from tokenrelay.proxy.routing import Route
 
-__all__ = ["RequestBody", "read_body", "wants_replay"]
+__all__ = ["NO_BODY", "RequestBody", "read_body", "wants_replay"]
 
 _INSUFFICIENT_SCOPE: Final = re.compile(r'error\s*=\s*"?insufficient_scope\b', re.IGNORECASE)
 
@@ -48,17 +48,17 @@ class RequestBody:
         return _chain(self.head, self.rest)
 
 
-#: The body of every request without one (a value: shared rather than built per request).
-_NO_BODY: Final = RequestBody(b"", None, present=False)
+#: The body of every request without one (a value: shared rather than built per request, and no ``read_body``
+#: coroutine for it).
+NO_BODY: Final = RequestBody(b"", None, present=False)
 
 
-async def read_body(content: StreamReader, present: bool, limit: int) -> RequestBody:
-    """Read up to ``limit`` bytes; stop early (memory stays bounded) as soon as the body is known to be larger.
+async def read_body(content: StreamReader, limit: int) -> RequestBody:
+    """Read a request's body up to ``limit`` bytes; stop early (memory stays bounded) once it is known to be larger.
 
     A negative ``limit`` means "no replay possible": nothing is buffered, the body streams straight through.
+    For a request without a body use :data:`NO_BODY`.
     """
-    if not present:
-        return _NO_BODY
     if limit < 0:
         return RequestBody(b"", content, present=True)
     buffer = bytearray()

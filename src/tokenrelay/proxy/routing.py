@@ -24,7 +24,7 @@ import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import unquote
 
 from aiohttp import ClientTimeout
@@ -105,9 +105,8 @@ class Route:
         return URL(self.upstream_origin + target, encoded=True)
 
 
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
-    """A matched route and the upstream URL the request goes to."""
+class RouteMatch(NamedTuple):
+    """A matched route and the upstream URL the request goes to (a ``NamedTuple``: one is built per request)."""
 
     route: Route
     url: URL

@@ -13,7 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from tokenrelay.proxy import AccessPolicy, ProxyError, error_response
 from tokenrelay.proxy.handler import loggable_path
 from tokenrelay.proxy.headers import InboundContext, response_headers, upstream_headers
-from tokenrelay.proxy.replay import read_body, wants_replay
+from tokenrelay.proxy.replay import NO_BODY, read_body, wants_replay
 from tokenrelay.proxy.request_id import request_id_for
 from tokenrelay.settings import AccessSettings
 
@@ -219,26 +219,31 @@ async def _reader(data: bytes) -> StreamReader:
 
 
 async def test_read_body_keeps_a_body_within_the_limit_whole() -> None:
-    body = await read_body(await _reader(b"x" * 10), True, 10)
+    body = await read_body(await _reader(b"x" * 10), 10)
     assert body.complete
     assert body.payload() == b"x" * 10
 
 
 async def test_read_body_streams_a_body_above_the_limit_head_first() -> None:
-    body = await read_body(await _reader(b"0123456789AB"), True, 10)
+    body = await read_body(await _reader(b"0123456789AB"), 10)
     assert not body.complete
     payload = body.payload()
     assert not isinstance(payload, bytes | None)
     assert b"".join([chunk async for chunk in payload]) == b"0123456789AB"
 
 
-async def test_read_body_without_a_body_sends_none() -> None:
-    body = await read_body(await _reader(b""), False, 10)
+async def test_a_request_without_a_body_sends_none() -> None:
+    assert NO_BODY.complete
+    assert NO_BODY.payload() is None
+
+
+async def test_read_body_of_an_empty_stream_sends_an_empty_body() -> None:
+    body = await read_body(await _reader(b""), 10)
     assert body.complete
-    assert body.payload() is None
+    assert body.payload() == b""
 
 
 async def test_read_body_with_negative_limit_buffers_nothing() -> None:
-    body = await read_body(await _reader(b"abc"), True, -1)
+    body = await read_body(await _reader(b"abc"), -1)
     assert body.head == b""
     assert not body.complete
