@@ -30,6 +30,7 @@ from aiohttp import web
 from tokenrelay.app import InFlight, Services, create_admin_listener_app, create_proxy_server, proxy_services
 from tokenrelay.config_loader import exposure_problems
 from tokenrelay.grant.errors import ConfigError
+from tokenrelay.heap import freeze_startup_heap
 from tokenrelay.settings import Settings
 
 __all__ = ["EXIT_OK", "EXIT_STARTUP", "Listening", "StartupError", "run", "serve"]
@@ -57,7 +58,7 @@ class Listening:
 def run(settings: Settings, *, config_path: Path | None = None, flags: Mapping[str, Any] | None = None) -> int:
     """Serve until SIGTERM/SIGINT (blocking); returns the exit status. Raises ``ConfigError``/``StartupError``."""
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(serve(settings, config_path=config_path, flags=flags))
+        runner.run(serve(settings, config_path=config_path, flags=flags, freeze_heap=True))
     return EXIT_OK
 
 
@@ -68,12 +69,17 @@ async def serve(
     flags: Mapping[str, Any] | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Listening], None] | None = None,
+    freeze_heap: bool = False,
 ) -> None:
     """Start both listeners, wait for ``stop`` (or SIGTERM/SIGINT), then drain and close.
 
     Signals are captured from the start, so a SIGTERM during startup still ends in an orderly shutdown. Raises
     ``ConfigError`` before anything is created or bound when a listener would be exposed beyond loopback without
     an access policy: ``load_settings`` checks that for the CLI, but embedding code may build its settings itself.
+
+    ``freeze_heap`` excludes what startup left from the garbage collector's walks once the listeners are up
+    (:func:`tokenrelay.heap.freeze_startup_heap`): ``run`` sets it, as the process is then tokenrelay's own; code
+    that embeds ``serve`` in a process of its own decides for that process.
     """
     problems = exposure_problems(settings)
     if problems:
@@ -92,7 +98,9 @@ async def serve(
                     listening = await _start_sites(settings, proxy_runner, admin_runner)
                     services.reloader.start()
                     services.holder.prefetch(services.holder.current)
-                    _log.info("serving", proxy=_url(listening.proxy), admin=_url(listening.admin))
+                    frozen = freeze_startup_heap() if freeze_heap else None
+                    proxy, admin = _url(listening.proxy), _url(listening.admin)
+                    _log.info("serving", proxy=proxy, admin=admin, frozen_objects=frozen)
                     if on_ready is not None:
                         on_ready(listening)
                     await stop.wait()
