@@ -43,6 +43,8 @@ HOP_BY_HOP: Final = frozenset(
 #: Never forwarded upstream for other reasons (see the module docstring); ``host`` is set explicitly.
 _REQUEST_SKIP: Final = HOP_BY_HOP | {"host", "expect", "x-request-id"}
 _NONE: Final[frozenset[str]] = frozenset()
+#: Request fields the rewrite appends to or keeps when present; when none came in, they are simply added.
+_REQUEST_APPENDED: Final = frozenset({"via", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 
 
 class InboundContext(NamedTuple):
@@ -88,18 +90,31 @@ def upstream_headers(
     token_lower = token_header.lower() if token_header is not None else None
     out: CIMultiDict[str] = CIMultiDict()
     out["Host"] = upstream_host
+    # whether a field this function adds to or keeps (Via, X-Forwarded-*) is already there (a token header may
+    # even be configured under one of those names)
+    appended = token_lower in _REQUEST_APPENDED
     for name, value in inbound.items():
         lower = name.lower()
         if lower in _REQUEST_SKIP or lower in drop or lower == token_lower or (named and lower in named):
             continue
         out.add(name, value)
+        appended = appended or lower in _REQUEST_APPENDED
     if token_header is not None and token_value is not None:
         out[token_header] = token_value
     out["X-Request-Id"] = ctx.request_id
     if forwarded:
-        _add_forwarded(out, ctx)
+        if appended:
+            _add_forwarded(out, ctx)
+        else:  # the usual first hop: nothing to merge with, so no lookups
+            if ctx.peer is not None:
+                out.add("X-Forwarded-For", ctx.peer)
+            out.add("X-Forwarded-Proto", ctx.scheme)
+            out.add("X-Forwarded-Host", ctx.host)
     if via:
-        _append(out, "Via", f"{ctx.version} tokenrelay")
+        if appended:
+            _append(out, "Via", f"{ctx.version} tokenrelay")
+        else:
+            out.add("Via", f"{ctx.version} tokenrelay")
     return out
 
 
@@ -124,7 +139,10 @@ def response_headers(
             out.add(name, value)
     out["X-Request-Id"] = request_id
     if via:
-        _append(out, "Via", f"{version} tokenrelay")
+        if "Via" in out:
+            _append(out, "Via", f"{version} tokenrelay")
+        else:
+            out.add("Via", f"{version} tokenrelay")
     return out
 
 

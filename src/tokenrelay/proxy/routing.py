@@ -207,7 +207,8 @@ class RouteTable:
         """
         raw_path, sep, query = path.partition("?")
         _check_path(raw_path)
-        name, port = split_host(host) if host else ("", None)
+        # a table of path-only routes never looks at the host of an origin-form request: no need to parse it
+        name, port = split_host(host) if host and (forward_proxy or self._exact or self._wildcard) else ("", None)
         route = self._find(name, port, raw_path, forward_proxy=forward_proxy)
         if route is None:
             return None

@@ -72,6 +72,19 @@ def test_upstream_headers_keep_an_earlier_proxy_forwarded_proto_and_host() -> No
     assert out["X-Forwarded-Host"] == "public.example"
 
 
+def test_upstream_headers_on_a_first_hop_add_each_forwarded_field_once() -> None:
+    out = build(headers(("Accept", "*/*")))
+    assert out.getall("X-Forwarded-For") == ["10.1.2.3"]
+    assert out.getall("X-Forwarded-Proto") == ["http"]
+    assert out.getall("X-Forwarded-Host") == ["svc.local"]
+    assert out.getall("Via") == ["1.1 tokenrelay"]
+
+
+def test_upstream_headers_fold_into_a_token_header_configured_under_a_forwarded_name() -> None:
+    out = build(headers(("Accept", "*/*")), token_header="Via", token_value="T")
+    assert out.getall("Via") == ["T, 1.1 tokenrelay"]
+
+
 def test_upstream_headers_without_token_leave_authorization_alone() -> None:
     out = build(headers(("Authorization", "Basic x")), token_header=None, token_value=None)
     assert out["Authorization"] == "Basic x"
@@ -88,6 +101,11 @@ def test_response_headers_drop_hop_by_hop_and_add_via_and_request_id() -> None:
     assert out["Content-Encoding"] == "gzip"
     assert out["Via"] == "1.1 tokenrelay"
     assert out["X-Request-Id"] == "rid"
+
+
+def test_response_headers_fold_the_upstreams_via() -> None:
+    out = response_headers(headers(("Via", "1.0 cdn"), ("Via", "1.1 lb")), version="1.1", request_id="r", via=True)
+    assert out.getall("Via") == ["1.0 cdn, 1.1 lb, 1.1 tokenrelay"]
 
 
 def policy(**kw: Any) -> AccessPolicy:
