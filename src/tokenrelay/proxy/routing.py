@@ -14,8 +14,9 @@ Matching rules (``docs/proxy.md`` has the long form):
 * Forward-proxy (absolute-form) requests only consider routes that name a host: a host no route names is
   refused, so the proxy is never an open proxy.
 * Traversal: a segment that is, or after percent-decoding contains, a ``.``/``..`` step is refused, including
-  ``%2e%2e%2fadmin`` (an upstream that decodes ``%2F`` before normalising) and ``..;`` (a servlet container
-  that strips ``;`` path parameters). The forwarded path itself stays byte-for-byte.
+  ``%2e%2e%2fadmin`` (an upstream that decodes ``%2F`` before normalising), ``..;`` (a servlet container
+  that strips ``;`` path parameters) and overlong UTF-8 forms such as ``%c0%ae`` (lenient decoders read them as
+  ``.``). The forwarded path itself stays byte-for-byte.
 """
 
 from __future__ import annotations
@@ -134,18 +135,50 @@ def _prefix_matches(prefix: str | None, path: str) -> bool:
     return len(path) == len(prefix) or prefix.endswith("/") or path[len(prefix)] == "/"
 
 
+def _overlong_forms(char: str) -> tuple[str, ...]:
+    """The 2-, 3- and 4-byte overlong UTF-8 encodings of the ASCII ``char``, as latin-1 strings (a byte a char).
+
+    RFC 3629 allows only the shortest form, and strict decoders reject the rest, but lenient ones (old IIS, some
+    servlet and C decoders) read ``C0 AE`` as ``.`` and ``C0 AF`` as ``/``: the classic traversal of
+    CVE-2000-0884. Computed from the bit layout rather than listed by hand: the lead byte has ``length`` high
+    bits set, and the code point's bits fill the 6-bit payloads from the right, leaving the leading ones zero.
+    """
+    code = ord(char)
+    forms: list[str] = []
+    for length in (2, 3, 4):
+        lead = ((0xFF << (8 - length)) & 0xFF) | (code >> (6 * (length - 1)))
+        tail = [0x80 | ((code >> (6 * shift)) & 0x3F) for shift in reversed(range(length - 1))]
+        forms.append(bytes([lead, *tail]).decode("latin-1"))
+    return tuple(forms)
+
+
+#: Each overlong form of ``.``, ``/`` and ``\`` -> that character. No valid UTF-8 contains any of them (a lead
+#: ``C0``/``C1`` never occurs, ``E0`` needs ``A0``-``BF`` next, ``F0`` needs ``90``-``BF``), so é or … never match.
+_OVERLONG: Final = {form: char for char in "./\\" for form in _overlong_forms(char)}
+_OVERLONG_FORMS: Final = re.compile("|".join(map(re.escape, _OVERLONG)))
+
+
+def _undo_overlong(decoded: str) -> str:
+    """``decoded`` (a latin-1 decoded segment) with overlong ``.``, ``/``, ``\\`` read as a lenient decoder would."""
+    if decoded.isascii():  # the common case; O(1) on a str
+        return decoded
+    return _OVERLONG_FORMS.sub(lambda found: _OVERLONG[found.group()], decoded)
+
+
 def _check_path(path: str) -> None:
     """Refuse any segment that could climb out of the upstream's base path (after ``strip_prefix``, or upstream).
 
     Each raw segment is percent-decoded until it is stable (``%252e`` -> ``%2e`` -> ``.``), then split at ``/``
     and ``\\`` (an upstream may decode ``%2F`` before normalising) and each piece cut at its first ``;`` (servlet
     containers drop ``;`` path parameters, so ``..;`` is ``..`` there): a piece that is ``.`` or ``..`` is refused.
+    Overlong UTF-8 forms of ``.``, ``/`` and ``\\`` (``%c0%ae``, ``%c0%af``, ``%c1%9c`` ...) count as those
+    characters, because lenient upstream decoders read them so (:func:`_undo_overlong`).
     Only the check decodes; the forwarded path stays byte-for-byte, so ``group%2Fproject`` passes untouched.
     """
-    if "." not in path and "%" not in path:  # the common case: nothing to decode, nothing to climb with
+    if "." not in path and "%" not in path and path.isascii():  # the common case: nothing to decode or climb with
         return
     for segment in path.split("/"):
-        if "%" in segment or "\\" in segment:
+        if "%" in segment or "\\" in segment or not segment.isascii():
             problem = _segment_problem(segment)
         elif "." in segment and segment.partition(";")[0] in _DOT_NAMES:  # nothing to decode or split
             problem = _DOT_PROBLEM
@@ -156,8 +189,13 @@ def _check_path(path: str) -> None:
 
 
 def _segment_problem(segment: str) -> str | None:
-    """Why ``segment`` (one raw path segment) is refused, or ``None`` when it is harmless."""
-    decoded = segment
+    """Why ``segment`` (one raw path segment) is refused, or ``None`` when it is harmless.
+
+    Raw bytes above 0x7F only reach here from aiohttp's pure-Python parser (the C parser refuses them), as UTF-8
+    text with undecodable bytes surrogate-escaped; they are turned back into one latin-1 character per byte, as
+    percent-decoding makes them, so ``\xc0\xae`` sent raw is seen like ``%c0%ae``.
+    """
+    decoded = segment if segment.isascii() else segment.encode("utf-8", "surrogateescape").decode("latin-1")
     for _ in range(_MAX_DECODES + 1):  # one more round than allowed, to see whether the last one was stable
         # latin-1 maps every decoded byte to one character, so the next round sees exactly the bytes decoded
         step = unquote(decoded, encoding="latin-1")
@@ -166,7 +204,7 @@ def _segment_problem(segment: str) -> str | None:
         decoded = step
     else:
         return f"a path segment is percent-encoded more than {_MAX_DECODES} times over"
-    for piece in _SEPARATORS.split(decoded):
+    for piece in _SEPARATORS.split(_undo_overlong(decoded)):
         if piece.partition(";")[0] in _DOT_NAMES:
             return _DOT_PROBLEM
     return None

@@ -1,7 +1,8 @@
 """Encoded traversal through the real handler: refused with 400 before any token is fetched or upstream reached.
 
-An upstream that decodes ``%2F`` before normalising, or a servlet container that drops ``;`` path parameters,
-would otherwise be led outside the route's base path while carrying the injected token.
+An upstream that decodes ``%2F`` before normalising, a servlet container that drops ``;`` path parameters, or a
+lenient decoder that reads overlong UTF-8 (``%c0%ae``) as ``.`` would otherwise be led outside the route's base path
+while carrying the injected token.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ TRAVERSALS = [
     b"/billing/..;/admin",
     b"/billing/%2E%2e;jsessionid=1/admin",
     b"/billing/%252e%252e%252fadmin",
+    b"/billing/%c0%ae%c0%ae%c0%afadmin",  # overlong UTF-8: lenient decoders read ../admin (CVE-2000-0884)
+    b"/billing/a%e0%80%af%25f0%2580%2580%25ae.;p=1/admin",  # 3-byte overlong '/', double-encoded 4-byte '.'
 ]
 
 
