@@ -61,13 +61,17 @@ async def read_body(content: StreamReader, limit: int) -> RequestBody:
     """
     if limit < 0:
         return RequestBody(b"", content, present=True)
-    buffer = bytearray()
-    while len(buffer) <= limit:
-        chunk = await content.read(limit + 1 - len(buffer))
+    # Whole chunks as they arrived (``readany`` neither splits nor joins them), joined once at the end: a body
+    # that came in one chunk (most small ones) is never copied. Memory stays within ``limit`` + one chunk.
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await content.readany()
         if not chunk:
-            return RequestBody(bytes(buffer), None, present=True)
-        buffer += chunk
-    return RequestBody(bytes(buffer), content, present=True)
+            return RequestBody(chunks[0] if len(chunks) == 1 else b"".join(chunks), None, present=True)
+        chunks.append(chunk)
+        size += len(chunk)
+    return RequestBody(b"".join(chunks), content, present=True)
 
 
 async def _chain(head: bytes, rest: StreamReader) -> AsyncIterator[bytes]:
