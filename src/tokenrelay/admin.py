@@ -16,6 +16,15 @@ depending on the mode, while ``prefetch`` profiles lack a token:
 - ``strict``: every ``prefetch`` profile must hold a valid token *now*.
 - ``lenient``: only permanent failures fail readiness.
 
+The mode is the configuration key ``admin.readiness``. It is read from the current runtime's settings on every
+probe, so a reload (SIGHUP, the file watch) that changes it takes effect at the next ``/readyz`` without a
+restart; which profiles have "had a token once" is remembered across such a switch. Choose ``startup`` for a
+gateway Deployment or a sidecar (no traffic before the credentials work, no fleet-wide flapping after), ``strict``
+where a replica without a token should leave rotation at once because something else can serve instead
+(health-based failover to another region or IdP), and ``lenient`` where the pod must come up and stay in its
+Service without tokens (the application can work without the token-protected upstreams; a laptop or CI).
+Embedders may pin a mode with ``ReadinessCheck(..., mode=...)``; an explicit mode wins over the setting.
+
 During a graceful shutdown ``/readyz`` answers 503 ``{"status": "draining"}`` from the moment the drain starts,
 whatever the tokens, so a Kubernetes Service stops sending new traffic while the requests in flight finish;
 ``/healthz`` stays 200 (the process is alive and must not be restarted mid-drain).
@@ -86,9 +95,13 @@ class Readiness:
 
 
 class ReadinessCheck:
-    """Computes :class:`Readiness` from the current runtime and the cache status (see the module docstring)."""
+    """Computes :class:`Readiness` from the current runtime and the cache status (see the module docstring).
 
-    def __init__(self, holder: RuntimeHolder, cache: TokenCache, mode: ReadinessMode = "startup") -> None:
+    ``mode`` pins the readiness mode; ``None`` (the default) reads ``admin.readiness`` from the current runtime's
+    settings on every call, so a reload can change it.
+    """
+
+    def __init__(self, holder: RuntimeHolder, cache: TokenCache, mode: ReadinessMode | None = None) -> None:
         self._holder = holder
         self._cache = cache
         self._mode = mode
@@ -100,15 +113,16 @@ class ReadinessCheck:
         # By the whole key, not the digest: two profiles with identical token inputs share a digest but are
         # separate cache entries (CacheKey equality includes the profile), each with its own token and errors.
         by_key = {status.key: status for status in self._cache.status()}
+        mode = self._mode if self._mode is not None else runtime.settings.admin.readiness
         profiles = {
-            name: self._profile(name, runtime.settings.profiles[name].prefetch, by_key.get(binding.key))
+            name: self._profile(name, mode, runtime.settings.profiles[name].prefetch, by_key.get(binding.key))
             for name, binding in runtime.bindings.items()
             if name in runtime.settings.profiles
         }
         ready = all(p.ready for p in profiles.values())
         return Readiness(ready=ready, generation=runtime.generation, profiles=profiles)
 
-    def _profile(self, name: str, prefetch: bool, status: KeyStatus | None) -> ProfileReadiness:
+    def _profile(self, name: str, mode: ReadinessMode, prefetch: bool, status: KeyStatus | None) -> ProfileReadiness:
         if status is None:
             valid, last_error = False, None
         else:
@@ -122,7 +136,7 @@ class ReadinessCheck:
         if not prefetch:
             return ProfileReadiness(True, "on_demand", last_error)
         started = name in self._started
-        ready = self._mode == "lenient" or (self._mode == "startup" and started)
+        ready = mode == "lenient" or (mode == "startup" and started)
         return ProfileReadiness(ready, "token_unavailable" if started else "awaiting_token", last_error)
 
 

@@ -252,10 +252,17 @@ def _compile_profile(
 
 #: Sections read once at startup (listeners, the access policy, logging): a reload cannot apply them.
 _RESTART_ONLY: Final = ("listen", "admin", "access", "log")
+#: Keys inside those sections that a reload does apply (read from the current runtime on every use).
+_RELOADABLE: Final[dict[str, set[str]]] = {"admin": {"readiness"}}
 
 
 def _warn_restart_only(before: Settings, after: Settings) -> None:
-    changed = [name for name in _RESTART_ONLY if getattr(before, name) != getattr(after, name)]
+    changed = [
+        name
+        for name in _RESTART_ONLY
+        if getattr(before, name).model_dump(exclude=_RELOADABLE.get(name))
+        != getattr(after, name).model_dump(exclude=_RELOADABLE.get(name))
+    ]
     if changed:
         _log.warning("config_change_needs_restart", sections=changed)
 

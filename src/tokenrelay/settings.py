@@ -120,6 +120,10 @@ class AdminSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9901, ge=0, le=65535)
+    #: What ``/readyz`` requires of ``prefetch`` profiles (``tokenrelay.admin``): ``startup`` (a token once),
+    #: ``strict`` (a valid token now) or ``lenient`` (only permanent failures count). Read on every probe, so a
+    #: reload changes it.
+    readiness: Literal["startup", "strict", "lenient"] = "startup"
 
 
 class AccessSettings(_Section):

@@ -50,10 +50,19 @@ app.kubernetes.io/component: egress-gateway
 {{- end }}
 {{- end }}
 
-{{/* The tokenrelay config file: the user's config with the listener addresses the chart owns. */}}
+{{/*
+The tokenrelay config file: the user's config with the listener addresses the chart owns. Of `admin`, only
+`readiness` is the user's (the schema allows nothing else there): it is carried over when given.
+*/}}
 {{- define "tokenrelay.config" -}}
 {{- $config := deepCopy .Values.config }}
+{{- $admin := dict "host" "0.0.0.0" "port" (int .Values.service.adminPort) }}
+{{- with .Values.config.admin }}
+{{- if hasKey . "readiness" }}
+{{- $_ := set $admin "readiness" .readiness }}
+{{- end }}
+{{- end }}
 {{- $_ := set $config "listen" (dict "host" "0.0.0.0" "port" (int .Values.service.port)) }}
-{{- $_ := set $config "admin" (dict "host" "0.0.0.0" "port" (int .Values.service.adminPort)) }}
+{{- $_ := set $config "admin" $admin }}
 {{- toYaml $config }}
 {{- end }}

@@ -211,3 +211,18 @@ async def test_reload_warns_when_a_restart_only_section_changed(
         await holder.reload(build_settings(relay_config(idp, upstream, listen={"host": "127.0.0.1", "port": 1234})))
     warnings = [entry for entry in logs if entry["event"] == "config_change_needs_restart"]
     assert [entry["sections"] for entry in warnings] == [["listen"]]
+
+
+async def test_reload_of_the_readiness_mode_alone_needs_no_restart(
+    idp: FakeIdp, upstream: Upstream, session: aiohttp.ClientSession, cache: TokenCache
+) -> None:
+    """``admin.readiness`` is read on every ``/readyz``: changing it is no restart-only change of ``admin``."""
+    runtime = await compile_runtime(settings_with(idp, upstream), session=session, previous=None)
+    holder = RuntimeHolder(runtime, session=session, cache=cache)
+    with capture_logs() as logs:
+        strict = {"host": "127.0.0.1", "port": 0, "readiness": "strict"}
+        await holder.reload(build_settings(relay_config(idp, upstream, admin=strict)))
+        await holder.reload(build_settings(relay_config(idp, upstream, admin=strict | {"port": 1234})))
+    warnings = [entry for entry in logs if entry["event"] == "config_change_needs_restart"]
+    assert [entry["sections"] for entry in warnings] == [["admin"]]  # only the port change
+    await holder.aclose()

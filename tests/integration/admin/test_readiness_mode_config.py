@@ -1,0 +1,209 @@
+"""``admin.readiness`` end to end: ``serve`` in-process, an IdP that answers 500, a ``prefetch`` profile.
+
+The mode comes from the configuration and is read on every probe, so a reload (SIGHUP or the file watch) that
+changes it flips ``/readyz`` without a restart. Each test first waits until the prefetch has really failed (seen
+on ``/tokens``), so a 503 means "the mode says no token is not enough", not "nothing has happened yet".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.integration.admin.conftest import CLIENT_SECRET, AdminStack
+from tokenrelay.admin import ReadinessCheck
+from tokenrelay.server import Listening, serve
+from tokenrelay.settings import Settings, build_settings
+
+ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
+
+#: Polling bound for background work (prefetch, reload): 250 rounds of 20 ms.
+_ROUNDS, _PAUSE = 250, 0.02
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``TOKENRELAY_*`` variable from the outside (``TOKENRELAY_ADMIN__READINESS``!) changes what is loaded."""
+    for name in list(os.environ):
+        if name.upper().startswith("TOKENRELAY_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(name="failing_idp")
+async def _failing_idp(aiohttp_server: ServerFactory) -> str:
+    """A token endpoint that always answers 500 ``server_error`` (transient: retrying may help); its base URL."""
+
+    async def token(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"error": "server_error"}, status=500)
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    server = await aiohttp_server(app)
+    return str(server.make_url("")).rstrip("/")
+
+
+def relay_config(idp_url: str, readiness: str, **server: Any) -> dict[str, Any]:
+    """One ``prefetch`` profile against ``idp_url``; both listeners on loopback port 0."""
+    return {
+        "listen": {"host": "127.0.0.1", "port": 0},
+        "admin": {"host": "127.0.0.1", "port": 0, "readiness": readiness},
+        "server": {"shutdown_grace": 1.0, **server},
+        "profiles": {
+            "billing": {
+                "client": {"id": "readiness-client", "secret": "readiness-secret-value"},
+                "auth": {"tokenHost": idp_url, "tokenPath": "/token"},
+                "prefetch": True,
+            }
+        },
+        "routes": [
+            {
+                "name": "billing",
+                "match": {"path_prefix": "/billing"},
+                "upstream": "http://127.0.0.1:9",
+                "profile": "billing",
+            }
+        ],
+    }
+
+
+@asynccontextmanager
+async def serving(config: dict[str, Any], config_path: Path | None = None) -> AsyncIterator[Listening]:
+    """Run ``serve`` in a task until the block ends; yields the bound addresses."""
+    stop = asyncio.Event()
+    ready: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve(build_settings(config), config_path=config_path, stop=stop, on_ready=ready.set_result)
+    )
+    done, _ = await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # startup failed: raise it here
+    try:
+        yield ready.result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def admin_url(listening: Listening, path: str) -> str:
+    assert listening.admin is not None
+    host, port = listening.admin
+    return f"http://{host}:{port}{path}"
+
+
+async def readyz(client: aiohttp.ClientSession, listening: Listening) -> tuple[int, dict[str, Any]]:
+    async with client.get(admin_url(listening, "/readyz")) as response:
+        return response.status, await response.json()
+
+
+async def wait_for_failed_prefetch(client: aiohttp.ClientSession, listening: Listening) -> None:
+    """Until ``/tokens`` shows the prefetch failed with the IdP's error (bounded)."""
+    for _ in range(_ROUNDS):
+        async with client.get(admin_url(listening, "/tokens")) as response:
+            tokens = (await response.json())["tokens"]
+        if tokens and tokens[0]["fetches_failed"] >= 1:
+            assert tokens[0]["permanent_failure"] is False
+            return
+        await asyncio.sleep(_PAUSE)
+    pytest.fail("the prefetch never reached the IdP")
+
+
+async def wait_for_generation(client: aiohttp.ClientSession, listening: Listening, generation: int) -> None:
+    for _ in range(_ROUNDS):
+        _, body = await readyz(client, listening)
+        if body.get("generation") == generation:
+            return
+        await asyncio.sleep(_PAUSE)
+    pytest.fail(f"the config was not reloaded to generation {generation}")
+
+
+async def test_lenient_mode_is_ready_while_the_idp_fails(failing_idp: str) -> None:
+    async with serving(relay_config(failing_idp, "lenient")) as listening, aiohttp.ClientSession() as client:
+        await wait_for_failed_prefetch(client, listening)
+        status, body = await readyz(client, listening)
+    assert status == 200
+    assert body["profiles"]["billing"]["ready"] is True
+    assert body["profiles"]["billing"]["reason"] == "awaiting_token"
+
+
+async def test_strict_mode_is_not_ready_while_the_idp_fails(failing_idp: str) -> None:
+    async with serving(relay_config(failing_idp, "strict")) as listening, aiohttp.ClientSession() as client:
+        await wait_for_failed_prefetch(client, listening)
+        status, body = await readyz(client, listening)
+    assert status == 503
+    assert body["profiles"]["billing"] == {"ready": False, "reason": "awaiting_token", "last_error": "server_error"}
+
+
+def _send_sighup() -> None:
+    # asyncio's add_signal_handler installs a Python-level handler; the default action would end the test run.
+    assert signal.getsignal(signal.SIGHUP) not in (signal.SIG_DFL, signal.SIG_IGN, None), "no SIGHUP handler"
+    os.kill(os.getpid(), signal.SIGHUP)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+async def test_sighup_reload_from_lenient_to_strict_flips_readyz(failing_idp: str, tmp_path: Path) -> None:
+    path = tmp_path / "relay.yaml"
+    path.write_text(yaml.safe_dump(relay_config(failing_idp, "lenient")))
+    async with (
+        serving(relay_config(failing_idp, "lenient"), config_path=path) as listening,
+        aiohttp.ClientSession() as client,
+    ):
+        await wait_for_failed_prefetch(client, listening)
+        assert (await readyz(client, listening))[0] == 200
+        path.write_text(yaml.safe_dump(relay_config(failing_idp, "strict")))
+        _send_sighup()
+        await wait_for_generation(client, listening, 2)
+        status, body = await readyz(client, listening)
+    assert status == 503
+    assert body["profiles"]["billing"]["reason"] == "awaiting_token"
+
+
+async def test_file_watch_reload_from_lenient_to_strict_flips_readyz(failing_idp: str, tmp_path: Path) -> None:
+    watch = {"watch_config": True, "watch_interval": 0.02}
+    path = tmp_path / "relay.yaml"
+    path.write_text(yaml.safe_dump(relay_config(failing_idp, "lenient", **watch)))
+    async with (
+        serving(relay_config(failing_idp, "lenient", **watch), config_path=path) as listening,
+        aiohttp.ClientSession() as client,
+    ):
+        await wait_for_failed_prefetch(client, listening)
+        assert (await readyz(client, listening))[0] == 200
+        path.write_text(yaml.safe_dump(relay_config(failing_idp, "strict", **watch)))
+        await wait_for_generation(client, listening, 2)
+        status, _ = await readyz(client, listening)
+    assert status == 503
+
+
+def _settings_with_readiness(stack: AdminStack, readiness: str) -> Settings:
+    """The admin stack's settings with ``admin.readiness`` set (same profiles, so the cache keys are kept)."""
+    auth = {"token_host": str(stack.idp.server.make_url("/")).rstrip("/")}
+    client = {"id": "admin-tests", "secret": CLIENT_SECRET}
+    return Settings(
+        admin={"readiness": readiness},
+        profiles={
+            "api": {"client": client, "auth": auth, "scope": "read"},
+            "lazy": {"client": client, "auth": auth, "scope": "write", "prefetch": False},
+        },
+        routes=[{"name": "api", "match": {"path_prefix": "/api"}, "upstream": "http://127.0.0.1:9", "profile": "api"}],
+    )
+
+
+async def test_an_explicit_mode_wins_over_the_setting(stack: AdminStack) -> None:
+    """``ReadinessCheck(mode=...)`` (embedders, older tests) ignores ``admin.readiness``; without it, it follows.
+
+    No token has been fetched: ``lenient`` (the setting) is ready, ``strict`` (pinned) is not.
+    """
+    await stack.holder.reload(_settings_with_readiness(stack, "lenient"))
+    assert ReadinessCheck(stack.holder, stack.cache)().ready is True
+    assert ReadinessCheck(stack.holder, stack.cache, mode="strict")().ready is False
