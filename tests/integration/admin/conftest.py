@@ -6,16 +6,15 @@ every state with the real ``TokenCache`` deciding what is permanent and what is 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
-import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.shared_fixtures import restore_logging as restore_logging  # autouse: undo configure_logging
 from tokenrelay.admin import create_admin_app
 from tokenrelay.metrics import Metrics
 from tokenrelay.runtime import RuntimeHolder, compile_runtime
@@ -25,24 +24,6 @@ from tokenrelay.tokens import TokenCache
 #: The access token the test IdP issues; tests assert it never appears in admin output.
 ISSUED_TOKEN = "admin-test-access-token-5f0c2b9e"
 CLIENT_SECRET = "admin-test-client-secret-77aa"
-
-_AIOHTTP_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.client", "aiohttp.web", "aiohttp.internal")
-
-
-@pytest.fixture(autouse=True, name="_restore_logging")
-def _restore_logging_fixture() -> Iterator[None]:
-    """Undo ``configure_logging``: root handlers and level, aiohttp loggers, structlog config and context."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    saved = {name: (logging.getLogger(name).level, logging.getLogger(name).disabled) for name in _AIOHTTP_LOGGERS}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, (saved_level, disabled) in saved.items():
-        logging.getLogger(name).setLevel(saved_level)
-        logging.getLogger(name).disabled = disabled
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 @dataclass

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +17,16 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from tests.integration.admin.conftest import CLIENT_SECRET, AdminStack
+from tests.integration.serving_support import ServerFactory, serving, token_endpoint
+from tests.shared_fixtures import clean_environment as clean_environment  # autouse
 from tokenrelay.admin import ReadinessCheck
-from tokenrelay.server import Listening, serve
-from tokenrelay.settings import Settings, build_settings
-
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
+from tokenrelay.server import Listening
+from tokenrelay.settings import Settings
 
 #: Polling bound for background work (prefetch, reload): 250 rounds of 20 ms.
 _ROUNDS, _PAUSE = 250, 0.02
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No ``TOKENRELAY_*`` variable from the outside (``TOKENRELAY_ADMIN__READINESS``!) changes what is loaded."""
-    for name in list(os.environ):
-        if name.upper().startswith("TOKENRELAY_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(name="failing_idp")
@@ -48,10 +37,7 @@ async def _failing_idp(aiohttp_server: ServerFactory) -> str:
         await request.read()
         return web.json_response({"error": "server_error"}, status=500)
 
-    app = web.Application()
-    app.router.add_post("/token", token)
-    server = await aiohttp_server(app)
-    return str(server.make_url("")).rstrip("/")
+    return await token_endpoint(aiohttp_server, token)
 
 
 def relay_config(idp_url: str, readiness: str, **server: Any) -> dict[str, Any]:
@@ -76,24 +62,6 @@ def relay_config(idp_url: str, readiness: str, **server: Any) -> dict[str, Any]:
             }
         ],
     }
-
-
-@asynccontextmanager
-async def serving(config: dict[str, Any], config_path: Path | None = None) -> AsyncIterator[Listening]:
-    """Run ``serve`` in a task until the block ends; yields the bound addresses."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        serve(build_settings(config), config_path=config_path, stop=stop, on_ready=ready.set_result)
-    )
-    done, _ = await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()  # startup failed: raise it here
-    try:
-        yield ready.result()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 def admin_url(listening: Listening, path: str) -> str:

@@ -3,32 +3,13 @@ the runner and a warning says it is a development server."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 
+from tests.shared_fixtures import restore_logging as restore_logging  # autouse: the commands configure logging
 from tokenrelay import cli
 from tokenrelay.devidp import server as devidp_server
-
-_AIOHTTP_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.client", "aiohttp.web", "aiohttp.internal")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The commands call ``configure_logging``: undo it (root handlers and level, aiohttp loggers, structlog)."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    saved = {name: (logging.getLogger(name).level, logging.getLogger(name).disabled) for name in _AIOHTTP_LOGGERS}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, (saved_level, disabled) in saved.items():
-        logging.getLogger(name).setLevel(saved_level)
-        logging.getLogger(name).disabled = disabled
-    structlog.reset_defaults()
 
 
 @pytest.fixture(name="calls")

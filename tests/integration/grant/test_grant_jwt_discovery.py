@@ -32,6 +32,11 @@ def _pem(key: rsa.RSAPrivateKey) -> str:
     ).decode()
 
 
+def _config(method: str, auth: dict[str, str], **client: str) -> dict[str, Any]:
+    """A config for ``client-id`` authenticating with ``method``; ``client`` adds its key or secret (snake_case)."""
+    return {"client": {"id": "client-id", **client}, "auth": auth, "options": {"authorization_method": method}}
+
+
 class AuthServer:
     """A token endpoint that verifies the client assertion, plus optional discovery documents."""
 
@@ -90,11 +95,7 @@ async def test_private_key_jwt_assertion_verifies_with_the_public_key(
 ) -> None:
     server = AuthServer(rsa_key.public_key(), ["RS256"])
     base = await server.serve(aiohttp_server)
-    config = {
-        "client": {"id": "client-id", "private_key": _pem(rsa_key), "key_id": "k1"},
-        "auth": {"token_host": base},
-        "options": {"authorization_method": "private_key_jwt"},
-    }
+    config = _config("private_key_jwt", {"token_host": base}, private_key=_pem(rsa_key), key_id="k1")
     async with ClientCredentials(config) as client:
         await client.get_token({"scope": "read"})
         await client.get_token({"scope": "read"})
@@ -125,22 +126,14 @@ async def test_private_key_file_is_loaded(
 async def test_client_secret_jwt_signs_with_the_secret(aiohttp_server: AiohttpServer) -> None:
     server = AuthServer(HMAC_SECRET, ["HS256"])
     base = await server.serve(aiohttp_server)
-    config = {
-        "client": {"id": "client-id", "secret": HMAC_SECRET},
-        "auth": {"token_host": base},
-        "options": {"authorization_method": "client_secret_jwt"},
-    }
+    config = _config("client_secret_jwt", {"token_host": base}, secret=HMAC_SECRET)
     async with ClientCredentials(config) as client:
         await client.get_token()
     assert server.claims[0]["iss"] == "client-id"
 
 
 def test_invalid_private_key_is_a_config_error() -> None:
-    config = {
-        "client": {"id": "client-id", "private_key": "not a key"},
-        "auth": {"token_host": "http://127.0.0.1:1"},
-        "options": {"authorization_method": "private_key_jwt"},
-    }
+    config = _config("private_key_jwt", {"token_host": "http://127.0.0.1:1"}, private_key="not a key")
     with pytest.raises(ConfigError):
         ClientCredentials(config)
 
@@ -150,11 +143,7 @@ async def test_discovery_finds_the_token_endpoint_once(
 ) -> None:
     server = AuthServer(rsa_key.public_key(), ["RS256"], ("/.well-known/oauth-authorization-server",))
     base = await server.serve(aiohttp_server)
-    config = {
-        "client": {"id": "client-id", "private_key": _pem(rsa_key)},
-        "auth": {"issuer": base},
-        "options": {"authorization_method": "private_key_jwt"},
-    }
+    config = _config("private_key_jwt", {"issuer": base}, private_key=_pem(rsa_key))
     async with ClientCredentials(config) as client:
         with pytest.raises(OAuth2Error, match="resolve_token_endpoint"):
             _ = client.token_endpoint
@@ -172,11 +161,7 @@ async def test_discovery_falls_back_to_the_oidc_document(
 ) -> None:
     server = AuthServer(rsa_key.public_key(), ["RS256"], ("/.well-known/openid-configuration",))
     base = await server.serve(aiohttp_server)
-    config = {
-        "client": {"id": "client-id", "private_key": _pem(rsa_key)},
-        "auth": {"issuer": base},
-        "options": {"authorization_method": "private_key_jwt"},
-    }
+    config = _config("private_key_jwt", {"issuer": base}, private_key=_pem(rsa_key))
     async with ClientCredentials(config) as client:
         await client.get_token()
     assert server.hits == ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
@@ -185,11 +170,9 @@ async def test_discovery_falls_back_to_the_oidc_document(
 async def test_discovery_url_is_fetched_directly(aiohttp_server: AiohttpServer) -> None:
     server = AuthServer(HMAC_SECRET, ["HS256"], ("/.well-known/openid-configuration",))
     base = await server.serve(aiohttp_server)
-    config = {
-        "client": {"id": "client-id", "secret": HMAC_SECRET},
-        "auth": {"discovery_url": f"{base}/.well-known/openid-configuration"},
-        "options": {"authorization_method": "client_secret_jwt"},
-    }
+    config = _config(
+        "client_secret_jwt", {"discovery_url": f"{base}/.well-known/openid-configuration"}, secret=HMAC_SECRET
+    )
     async with ClientCredentials(config) as client:
         assert await client.resolve_token_endpoint() == f"{base}/oauth/token"
     assert server.hits == ["/.well-known/openid-configuration"]

@@ -70,6 +70,11 @@ def _at(offset_s: float) -> datetime:
     return datetime.fromtimestamp(NOW_MS / 1000 + offset_s, UTC)
 
 
+def _refused_before_sending(reason: str, *paths: str) -> Deviation:
+    """The port rejects the call with a ``ConfigError`` naming ``paths`` before anything is sent."""
+    return Deviation(reason, Expect("error", ConfigError, paths=paths), no_requests=True)
+
+
 _FORM_TOKEN = {"access_token": "at-123", "token_type": "bearer", "expires_in": "3600", "expires_at": _at(3600)}
 _FORM_TOKEN_JSON = {**_FORM_TOKEN, "expires_at": "2023-11-14T23:13:20.000Z"}
 _MAX = datetime.max.replace(tzinfo=UTC)
@@ -85,10 +90,9 @@ DEVIATIONS: dict[str, Deviation] = {
         "§13.6: http accepts headers, timeout and TLS options only",
         Expect("error", ConfigError, paths=("http.redirects", "http.whatever")),
     ),
-    "headers/http-options-cannot-override-required": Deviation(
+    "headers/http-options-cannot-override-required": _refused_before_sending(
         "§13.6: per-call options accept headers, timeout and TLS only; 'payload' is rejected before sending",
-        Expect("error", ConfigError, paths=("http_options.payload",)),
-        no_requests=True,
+        "http_options.payload",
     ),
     "get-token/scope-undefined": Deviation(
         "§13 last item: an undefined parameter is left out, so no 'scope=' is sent",
@@ -104,34 +108,20 @@ DEVIATIONS: dict[str, Deviation] = {
             "&nested=&nul=&empty="
         },
     ),
-    "get-token/missing-id-secret-body-form": Deviation(
-        "§13.7: client.id is required; nothing is sent",
-        Expect("error", ConfigError, paths=("client.id",)),
-        no_requests=True,
+    "get-token/missing-id-secret-body-form": _refused_before_sending(
+        "§13.7: client.id is required; nothing is sent", "client.id"
     ),
-    "get-token/missing-id-secret-body-json": Deviation(
-        "§13.7: client.id is required; nothing is sent",
-        Expect("error", ConfigError, paths=("client.id",)),
-        no_requests=True,
+    "get-token/missing-id-secret-body-json": _refused_before_sending(
+        "§13.7: client.id is required; nothing is sent", "client.id"
     ),
-    "http/json-force-text-plain": Deviation(
-        "§13.6: Wreck's json option is not accepted",
-        Expect("error", ConfigError, paths=("http.json",)),
-        no_requests=True,
-    ),
-    "http/json-force-form-response": Deviation(
-        "§13.6: Wreck's json option is not accepted",
-        Expect("error", ConfigError, paths=("http.json",)),
-        no_requests=True,
-    ),
+    "http/json-force-text-plain": _refused_before_sending("§13.6: Wreck's json option is not accepted", "http.json"),
+    "http/json-force-form-response": _refused_before_sending("§13.6: Wreck's json option is not accepted", "http.json"),
     "http/redirect-not-followed-html": Deviation(
         "§13.2/§13.3: a 3xx is TokenRequestError with the real status, not 406",
         Expect("error", TokenRequestError, status=302, payload='<a href="/">moved</a>'),
     ),
-    "http/redirect-followed": Deviation(
-        "§13.3/§13.6: redirects are never followed; the option is rejected",
-        Expect("error", ConfigError, paths=("http.redirects",)),
-        no_requests=True,
+    "http/redirect-followed": _refused_before_sending(
+        "§13.3/§13.6: redirects are never followed; the option is rejected", "http.redirects"
     ),
     "response/text-plain-json-body": Deviation(
         "§13.1: a non-JSON, non-form 2xx is TokenResponseError (not 406)",

@@ -163,3 +163,32 @@ def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 
 def json_body(raw: bytes) -> dict[str, Any]:
     return json.loads(split_response(raw)[2])  # type: ignore[no-any-return]
+
+
+async def drop_the_client_while_the_upstream_waits(
+    proxy: Proxy, upstream: Upstream, session: aiohttp.ClientSession
+) -> None:
+    """Send a request the upstream holds on to, then close the client's connection to the proxy.
+
+    Returns once the upstream's handler was cancelled (the proxy gave the upstream request up) and the proxy
+    reported the request done to its observer; a proxy that does neither within 5 s fails with ``TimeoutError``.
+    """
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def respond(request: web.BaseRequest) -> web.StreamResponse:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return web.Response(text="too late")  # pragma: no cover
+
+    upstream.respond = respond
+    request = asyncio.create_task(session.get(proxy.make_url("/x")))
+    async with asyncio.timeout(5):
+        await started.wait()
+    request.cancel()  # closes the client's connection to the proxy
+    async with asyncio.timeout(5):
+        await cancelled.wait()
+        await proxy.observer.finished.wait()

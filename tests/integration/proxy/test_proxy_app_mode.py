@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 
 import aiohttp
-from aiohttp import web
 
-from tests.integration.proxy.proxy_helpers import MakeProxy, RecordingObserver, Upstream, raw_exchange, split_response
+from tests.integration.expect_continue import put_after_continue
+from tests.integration.proxy.proxy_helpers import (
+    MakeProxy,
+    RecordingObserver,
+    Upstream,
+    drop_the_client_while_the_upstream_waits,
+    raw_exchange,
+    split_response,
+)
 
 
 async def test_app_mode_forwards_with_the_token_and_the_raw_target(make_proxy: MakeProxy, upstream: Upstream) -> None:
@@ -33,21 +39,7 @@ async def test_app_mode_routes_absolute_form_targets_by_host(make_proxy: MakePro
 
 async def test_app_mode_sends_exactly_one_100_continue(make_proxy: MakeProxy, upstream: Upstream) -> None:
     proxy = await make_proxy(app_mode=True)
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    try:
-        writer.write(
-            b"PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
-        )
-        await writer.drain()
-        async with asyncio.timeout(5):
-            interim = await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"ok")
-        await writer.drain()
-        async with asyncio.timeout(5):
-            rest = await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
+    interim, rest = await put_after_continue(("127.0.0.1", proxy.port), "/x", b"ok")
     assert interim.startswith(b"HTTP/1.1 100 Continue")
     assert rest.startswith(b"HTTP/1.1 200")
     assert upstream.seen[0].body == b"ok"
@@ -66,24 +58,6 @@ async def test_app_mode_leaves_compressed_request_bodies_alone(
 async def test_app_mode_client_disconnect_cancels_the_upstream(
     make_proxy: MakeProxy, upstream: Upstream, session: aiohttp.ClientSession, observer: RecordingObserver
 ) -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def respond(request: web.BaseRequest) -> web.StreamResponse:
-        started.set()
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return web.Response()  # pragma: no cover
-
-    upstream.respond = respond
     proxy = await make_proxy(app_mode=True)
-    request = asyncio.create_task(session.get(proxy.make_url("/x")))
-    async with asyncio.timeout(5):
-        await started.wait()
-    request.cancel()
-    async with asyncio.timeout(5):
-        await cancelled.wait()
-        await observer.finished.wait()
+    await drop_the_client_while_the_upstream_waits(proxy, upstream, session)
     assert observer.done[-1]["status"] == 499

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 from collections.abc import AsyncIterator
 
@@ -10,6 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.integration.expect_continue import first_answer_head, put_after_continue
 from tests.integration.proxy.proxy_helpers import MakeProxy, Upstream, raw_exchange, split_response
 
 
@@ -121,22 +121,8 @@ async def test_bodiless_statuses_are_relayed_without_a_body(
 
 async def test_expect_100_continue_is_answered_before_the_body(make_proxy: MakeProxy, upstream: Upstream) -> None:
     proxy = await make_proxy()
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    try:
-        writer.write(
-            b"PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
-        )
-        await writer.drain()
-        async with asyncio.timeout(5):
-            interim = await reader.readuntil(b"\r\n\r\n")
-        assert interim.startswith(b"HTTP/1.1 100 Continue")
-        writer.write(b"hello")
-        await writer.drain()
-        async with asyncio.timeout(5):
-            final = await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
+    interim, final = await put_after_continue(("127.0.0.1", proxy.port), "/x")
+    assert interim.startswith(b"HTTP/1.1 100 Continue")
     assert split_response(final)[0] == 200
     assert upstream.seen[0].body == b"hello"
     assert "Expect" not in upstream.seen[0].headers
@@ -144,15 +130,7 @@ async def test_expect_100_continue_is_answered_before_the_body(make_proxy: MakeP
 
 async def test_expect_100_continue_refused_request_never_asks_for_the_body(make_proxy: MakeProxy) -> None:
     proxy = await make_proxy({"match": {"path_prefix": "/api"}})
-    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
-    try:
-        writer.write(b"PUT /nothing HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
-        await writer.drain()
-        async with asyncio.timeout(5):
-            head = await reader.readuntil(b"\r\n\r\n")
-    finally:
-        writer.close()
-        await writer.wait_closed()
+    head = await first_answer_head(("127.0.0.1", proxy.port), "/nothing")
     assert head.startswith(b"HTTP/1.1 404")
 
 

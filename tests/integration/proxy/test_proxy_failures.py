@@ -9,7 +9,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.integration.proxy.proxy_helpers import Issuer, MakeProxy, RecordingObserver, Upstream
+from tests.integration.proxy.proxy_helpers import (
+    Issuer,
+    MakeProxy,
+    RecordingObserver,
+    Upstream,
+    drop_the_client_while_the_upstream_waits,
+)
 
 
 def closed_port() -> int:
@@ -98,25 +104,7 @@ async def test_token_unavailable_is_503_with_retry_after(
 async def test_client_disconnect_cancels_the_upstream_request(
     make_proxy: MakeProxy, upstream: Upstream, session: aiohttp.ClientSession, observer: RecordingObserver
 ) -> None:
-    started, cancelled = asyncio.Event(), asyncio.Event()
-
-    async def respond(request: web.BaseRequest) -> web.StreamResponse:
-        started.set()
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return web.Response(text="too late")  # pragma: no cover
-
-    upstream.respond = respond
     proxy = await make_proxy()
-    request = asyncio.create_task(session.get(proxy.make_url("/x")))
-    async with asyncio.timeout(5):
-        await started.wait()
-    request.cancel()  # closes the client's connection to the proxy
-    async with asyncio.timeout(5):
-        await cancelled.wait()
-        await observer.finished.wait()
+    await drop_the_client_while_the_upstream_waits(proxy, upstream, session)
     assert observer.done[-1]["status"] == 499
     assert observer.done[-1]["upstream_status"] is None

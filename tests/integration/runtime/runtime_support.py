@@ -1,4 +1,7 @@
-"""Loopback fakes for the runtime and CLI tests: a counting token endpoint, an echoing upstream, a config builder."""
+"""Loopback fakes for the runtime and CLI tests: a counting token endpoint, an echoing upstream, a config builder.
+
+The ``idp`` and ``upstream`` fixtures serving them are defined here once; the runtime and CLI conftests import them.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
+
+from tests.integration.serving_support import ServerFactory, catch_all, token_endpoint
 
 
 @dataclass
@@ -70,3 +76,17 @@ def relay_config(idp: FakeIdp, upstream: Upstream, **sections: Any) -> dict[str,
     }
     config.update(sections)
     return config
+
+
+@pytest.fixture(name="idp")
+async def fake_idp(aiohttp_server: ServerFactory) -> FakeIdp:
+    idp = FakeIdp()
+    idp.url = await token_endpoint(aiohttp_server, idp.token)
+    return idp
+
+
+@pytest.fixture(name="upstream")
+async def echo_upstream(aiohttp_server: ServerFactory) -> Upstream:
+    upstream = Upstream()
+    upstream.url = await catch_all(aiohttp_server, upstream.handle)
+    return upstream

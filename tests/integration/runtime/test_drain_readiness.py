@@ -8,8 +8,8 @@ import asyncio
 import aiohttp
 
 from tests.integration.runtime.runtime_support import FakeIdp, Upstream, relay_config
-from tokenrelay.server import Listening, serve
-from tokenrelay.settings import build_settings
+from tests.integration.serving_support import serving
+from tokenrelay.server import Listening
 
 
 def url(address: tuple[str, int] | None, path: str) -> str:
@@ -26,10 +26,7 @@ async def test_readyz_answers_draining_during_the_drain_while_in_flight_requests
     idp: FakeIdp, upstream: Upstream
 ) -> None:
     stop = asyncio.Event()
-    ready: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(build_settings(relay_config(idp, upstream)), stop=stop, on_ready=ready.set_result))
-    listening = await asyncio.wait_for(ready, 10)
-    async with aiohttp.ClientSession() as client:
+    async with serving(relay_config(idp, upstream), stop=stop) as listening, aiohttp.ClientSession() as client:
         assert (await readyz(client, listening))[0] == 200
         slow = asyncio.create_task(client.get(url(listening.proxy, "/billing/slow")))
         await asyncio.wait_for(upstream.slow_started.wait(), 5)
@@ -41,4 +38,3 @@ async def test_readyz_answers_draining_during_the_drain_while_in_flight_requests
         upstream.release.set()
         async with await asyncio.wait_for(slow, 5) as response:
             assert response.status == 200
-    await asyncio.wait_for(task, 5)

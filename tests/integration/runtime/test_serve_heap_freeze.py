@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import aiohttp
@@ -12,8 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from tests.integration.runtime.runtime_support import FakeIdp, Upstream, relay_config
+from tests.integration.serving_support import serving
 from tokenrelay import server
-from tokenrelay.server import Listening, serve
 from tokenrelay.settings import build_settings
 
 
@@ -25,22 +24,22 @@ def _unfrozen() -> Iterator[None]:
     gc.unfreeze()
 
 
-async def _serve_once(idp: FakeIdp, upstream: Upstream, **options: Any) -> tuple[int, int, list[dict[str, Any]]]:
+Logs = list[MutableMapping[str, Any]]
+
+
+async def _serve_once(idp: FakeIdp, upstream: Upstream, **options: Any) -> tuple[int, int, Logs]:
     """Start ``serve``, proxy one request, stop; the freeze count while serving and after the request."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
-    settings = build_settings(relay_config(idp, upstream))
     with capture_logs() as logs:
-        task = asyncio.create_task(serve(settings, stop=stop, on_ready=ready.set_result, **options))
-        listening = await asyncio.wait_for(ready, 10)
-        serving = gc.get_freeze_count()
-        host, port = listening.proxy
-        async with aiohttp.ClientSession() as client, client.get(f"http://{host}:{port}/billing/invoices") as answer:
-            assert answer.status == 200
-        after = gc.get_freeze_count()
-        stop.set()
-        await asyncio.wait_for(task, 10)
-    return serving, after, logs
+        async with serving(relay_config(idp, upstream), **options) as listening:
+            frozen = gc.get_freeze_count()
+            host, port = listening.proxy
+            async with (
+                aiohttp.ClientSession() as client,
+                client.get(f"http://{host}:{port}/billing/invoices") as answer,
+            ):
+                assert answer.status == 200
+            after = gc.get_freeze_count()
+    return frozen, after, logs
 
 
 async def test_serve_with_freeze_heap_freezes_what_startup_left(idp: FakeIdp, upstream: Upstream) -> None:

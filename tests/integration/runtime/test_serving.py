@@ -17,27 +17,10 @@ from aiohttp import web
 from structlog.testing import capture_logs
 
 from tests.integration.runtime.runtime_support import FakeIdp, Upstream, relay_config
+from tests.integration.serving_support import serving
 from tokenrelay.app import SERVICES, Services, _peer_allowed, create_proxy_app
 from tokenrelay.grant.errors import ConfigError
-from tokenrelay.server import Listening, serve
 from tokenrelay.settings import build_settings
-
-
-@asynccontextmanager
-async def serving(config: dict[str, Any], config_path: Path | None = None) -> AsyncIterator[Listening]:
-    """Run ``serve`` in a task until the block ends; yields the bound addresses."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
-    settings = build_settings(config)
-    task = asyncio.create_task(serve(settings, config_path=config_path, stop=stop, on_ready=ready.set_result))
-    done, _ = await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()  # startup failed: raise it here
-    try:
-        yield ready.result()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 def url(address: tuple[str, int], path: str) -> str:
@@ -121,10 +104,7 @@ async def test_drain_lets_the_in_flight_request_finish_and_refuses_new_connectio
 ) -> None:
     """After stop: the listener is closed at once, the slow request in flight still completes with 200."""
     stop = asyncio.Event()
-    ready: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(build_settings(relay_config(idp, upstream)), stop=stop, on_ready=ready.set_result))
-    listening = await asyncio.wait_for(ready, 10)
-    async with aiohttp.ClientSession() as client:
+    async with serving(relay_config(idp, upstream), stop=stop) as listening, aiohttp.ClientSession() as client:
         slow = asyncio.create_task(client.get(url(listening.proxy, "/billing/slow")))
         await asyncio.wait_for(upstream.slow_started.wait(), 5)
         stop.set()
@@ -136,7 +116,6 @@ async def test_drain_lets_the_in_flight_request_finish_and_refuses_new_connectio
         response = await asyncio.wait_for(slow, 5)
         assert response.status == 200
         response.release()
-    await asyncio.wait_for(task, 5)
 
 
 @asynccontextmanager

@@ -5,39 +5,22 @@ Every test here names ``idp`` and ``upstream``; they are real aiohttp servers on
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable
-
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
+from tests.integration.serving_support import ServerFactory, catch_all, token_endpoint
 from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp
-
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No ``TOKENRELAY_*`` variable from the outside changes what these tests load."""
-    for name in list(os.environ):
-        if name.upper().startswith("TOKENRELAY_"):
-            monkeypatch.delenv(name)
+from tests.shared_fixtures import clean_environment as clean_environment  # autouse
 
 
 @pytest.fixture(name="idp")
 async def _idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
     idp = SwitchableIdp()
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    idp.url = await token_endpoint(aiohttp_server, idp.token)
     return idp
 
 
 @pytest.fixture(name="upstream")
 async def _upstream(aiohttp_server: ServerFactory) -> EchoUpstream:
     upstream = EchoUpstream()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    upstream.url = await catch_all(aiohttp_server, upstream.handle)
     return upstream

@@ -1,7 +1,8 @@
 """Support for the token-cache-through-the-proxy tests: a token endpoint whose failures can be switched on and off.
 
 Every test here drives the real ``tokenrelay.server.serve`` (both listeners, the real cache, the real grant core)
-in-process, so what is asserted is what a client of the proxy sees, not what the cache returns to a unit test.
+in-process (``tests.integration.serving_support.serving``), so what is asserted is what a client of the proxy
+sees, not what the cache returns to a unit test.
 """
 
 from __future__ import annotations
@@ -9,17 +10,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
-
-from tokenrelay.server import Listening, serve
-from tokenrelay.settings import build_settings
 
 Mode = Literal["ok", "http_500", "garbage", "reset", "slow", "invalid_client", "throttled"]
 
@@ -132,24 +128,6 @@ def one_route_config(idp: SwitchableIdp, upstream: EchoUpstream, **profile: Any)
     }
 
 
-@asynccontextmanager
-async def serving(config: dict[str, Any], config_path: Path | None = None) -> AsyncIterator[Listening]:
-    """Run ``serve`` in a task until the block ends; yields the bound addresses."""
-    stop = asyncio.Event()
-    ready: asyncio.Future[Listening] = asyncio.get_running_loop().create_future()
-    settings = build_settings(config)
-    task = asyncio.create_task(serve(settings, config_path=config_path, stop=stop, on_ready=ready.set_result))
-    waiting: set[asyncio.Future[Any]] = {task, ready}
-    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()
-    try:
-        yield ready.result()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
-
-
 def url(address: tuple[str, int], path: str) -> str:
     return f"http://{address[0]}:{address[1]}{path}"
 
@@ -185,40 +163,3 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, limit: float = 5.0
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {limit} s ({attempt + 1} checks)")
         await asyncio.sleep(interval)
-
-
-async def first_answer_head(address: tuple[str, int], path: str) -> bytes:
-    """Send a PUT head with ``Expect: 100-continue`` and no body; return the first answer head that comes back."""
-    reader, writer = await asyncio.open_connection(*address)
-    try:
-        writer.write(f"PUT {path} HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n".encode())
-        await writer.drain()
-        async with asyncio.timeout(5):
-            return await reader.readuntil(b"\r\n\r\n")
-    finally:
-        writer.close()
-        await writer.wait_closed()
-
-
-async def put_after_continue(address: tuple[str, int], path: str) -> tuple[bytes, bytes]:
-    """PUT ``hello`` with ``Expect: 100-continue``, sending the body only after the interim answer.
-
-    Returns the first answer head and everything after it (the connection is closed by the request).
-    """
-    reader, writer = await asyncio.open_connection(*address)
-    try:
-        writer.write(
-            f"PUT {path} HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
-            "Connection: close\r\n\r\n".encode()
-        )
-        await writer.drain()
-        async with asyncio.timeout(5):
-            interim = await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"hello")
-        await writer.drain()
-        async with asyncio.timeout(5):
-            rest = await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return interim, rest

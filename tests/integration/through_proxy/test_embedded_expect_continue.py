@@ -13,12 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.integration.expect_continue import first_answer_head, put_after_continue
 from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
-    first_answer_head,
     one_route_config,
-    put_after_continue,
 )
 from tokenrelay.app import create_proxy_app
 from tokenrelay.proxy import SERVER_OPTIONS

@@ -15,6 +15,7 @@ import time
 import aiohttp
 import pytest
 
+from tests.integration.serving_support import serving
 from tests.integration.through_proxy.support import (
     Answer,
     EchoUpstream,
@@ -23,7 +24,6 @@ from tests.integration.through_proxy.support import (
     eventually,
     fetch,
     one_route_config,
-    serving,
     url,
 )
 

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.integration.serving_support import serving
 from tests.integration.through_proxy.support import (
     Answer,
     EchoUpstream,
@@ -20,7 +21,6 @@ from tests.integration.through_proxy.support import (
     eventually,
     fetch,
     one_route_config,
-    serving,
     url,
 )
 

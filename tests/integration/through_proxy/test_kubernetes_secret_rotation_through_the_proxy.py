@@ -14,13 +14,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.integration.serving_support import serving
 from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
     eventually,
     fetch,
     one_route_config,
-    serving,
     url,
 )
 

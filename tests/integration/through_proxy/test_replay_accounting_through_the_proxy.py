@@ -17,7 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from tests.integration.through_proxy.support import SwitchableIdp, serving, url
+from tests.integration.serving_support import serving
+from tests.integration.through_proxy.support import SwitchableIdp, url
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from tests.integration.expect_continue import first_answer_head, put_after_continue
+from tests.integration.serving_support import serving
 from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
-    first_answer_head,
     one_route_config,
-    put_after_continue,
-    serving,
 )
 from tokenrelay.app import create_proxy_app
 from tokenrelay.proxy import SERVER_OPTIONS

@@ -13,7 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, one_route_config, serving
+from tests.integration.serving_support import serving
+from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, one_route_config
 
 
 def host_route_config(idp: SwitchableIdp, upstream: EchoUpstream) -> dict[str, Any]:

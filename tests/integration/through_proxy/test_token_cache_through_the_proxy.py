@@ -12,6 +12,7 @@ import time
 
 import aiohttp
 
+from tests.integration.serving_support import serving
 from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
@@ -19,7 +20,6 @@ from tests.integration.through_proxy.support import (
     fetch,
     lookups,
     one_route_config,
-    serving,
     url,
 )
 

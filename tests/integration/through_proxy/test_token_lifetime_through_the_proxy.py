@@ -14,14 +14,8 @@ import aiohttp
 import jwt
 import pytest
 
-from tests.integration.through_proxy.support import (
-    EchoUpstream,
-    SwitchableIdp,
-    fetch,
-    one_route_config,
-    serving,
-    url,
-)
+from tests.integration.serving_support import serving
+from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, fetch, one_route_config, url
 
 DAY = 86400.0
 

@@ -15,13 +15,13 @@ import aiohttp
 import pytest
 import yaml
 
+from tests.integration.serving_support import serving
 from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
     eventually,
     fetch,
     one_route_config,
-    serving,
     url,
 )
 

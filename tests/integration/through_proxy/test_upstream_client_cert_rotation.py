@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 from tests.integration.proxy.test_proxy_tls import make_cert
-from tests.integration.through_proxy.support import eventually, serving, url
+from tests.integration.serving_support import serving
+from tests.integration.through_proxy.support import eventually, url
 
 
 @pytest.fixture

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.shared_fixtures import clean_environment as clean_environment  # autouse
+
 WriteConfig = Callable[[str, str], Path]
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees a ``TOKENRELAY_*`` variable it did not set itself."""
-    for name in list(os.environ):
-        if name.upper().startswith("TOKENRELAY_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(name="write_config")
