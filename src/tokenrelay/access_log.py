@@ -20,7 +20,7 @@ from structlog.contextvars import STRUCTLOG_KEY_PREFIX, STRUCTLOG_KEY_PREFIX_LEN
 from structlog.typing import FilteringBoundLogger, Processor
 
 from tokenrelay.log_output import ENCODER, LineWriter, LineWriterFactory, UtcTimestamper
-from tokenrelay.log_redaction import FINGERPRINT, HINTS, may_hint, redact, scrub
+from tokenrelay.log_redaction import FINGERPRINT, may_hint, redact, scrub
 
 __all__ = ["ACCESS_LOGGER", "AccessPipeline", "install_pipeline", "log_access"]
 
@@ -162,7 +162,7 @@ def _json_field(value: Any) -> str:
     """One value under a non-credential key, redacted and encoded as ``redact`` and ``render_json`` do."""
     kind = type(value)
     if kind is str:
-        return encode_basestring_ascii(scrub(value) if HINTS.search(value) is not None else value)
+        return encode_basestring_ascii(scrub(value) if may_hint(value) else value)
     if value is None:
         return "null"
     if kind is bool:

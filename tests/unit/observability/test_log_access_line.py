@@ -38,6 +38,8 @@ _FIELDS: dict[str, Any] = {
 }
 _HINTED = st.sampled_from(
     ["Bearer abc.def", "basic dXNlcjpw", "DPoP x", "eyJhbGc.eyJzdWI.c2ln", "?client_secret=s3", '{"password": "p"}']
+) | st.sampled_from(  # the other spellings of the parameter names
+    ["?accessToken=a1", '{"clientSecret": "s"}', "client-secret: c", "ACCESS_TOKEN=t", "X-Api-Key: k", "token=0123abcd"]
 )
 _TEXT = st.text(max_size=30) | _HINTED | st.builds("".join, st.lists(st.text(max_size=8) | _HINTED, max_size=4))
 _SCALAR = (
@@ -240,3 +242,36 @@ def test_log_access_at_warning_does_no_work(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_cheap_hint_test_never_misses_a_hint(text: str) -> None:
     """``may_hint`` may say yes too often (the exact redaction follows), never no when ``HINTS`` matches."""
     assert tokenrelay.log_redaction.may_hint(text) or tokenrelay.log_redaction.HINTS.search(text) is None
+
+
+@pytest.mark.parametrize(
+    "path", ["/cb?accessToken=abc", "/cb?AccessToken=abc", "/cb?ACCESS_TOKEN=abc", "/cb?refresh-token=abc&x=1"]
+)
+def test_camel_case_credentials_in_the_path_are_masked_as_the_pipeline_masks_them(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Any spelling of a credential parameter: the one-step line masks it, byte for byte as the processors do."""
+    rendered = _spy_on_access_line(monkeypatch)
+    line = _fast_line({**_FIELDS, "path": path})
+    assert line == _general_line({**_FIELDS, "path": path})
+    assert rendered[0] is not None
+    assert json.loads(line)["path"] == path.replace("abc", REDACTED)
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/keys", "/Passport/1"])
+def test_a_path_holding_a_hint_word_takes_the_checked_branch_with_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A hint only costs the substitutions: the line is rendered field by field, unchanged and identical."""
+    heads: list[str] = []
+    real: Callable[[dict[str, Any]], str] = tokenrelay.access_log._access_head
+
+    def spy(fields: dict[str, Any]) -> str:
+        heads.append(real(fields))
+        return heads[-1]
+
+    monkeypatch.setattr(tokenrelay.access_log, "_access_head", spy)
+    line = _fast_line({**_FIELDS, "path": path})
+    assert line == _general_line({**_FIELDS, "path": path})
+    assert len(heads) == 1
+    assert json.loads(line)["path"] == path
