@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypedDict
 
 import structlog
 from aiohttp import HttpVersion10, HttpVersion11, web
+from multidict import CIMultiDict
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from tokenrelay.access_log import log_access
@@ -36,7 +37,7 @@ from tokenrelay.proxy.errors import ProxyError, error_response
 from tokenrelay.proxy.forwarding import CLIENT_CLOSED, Outcome, relay_response, release, send
 from tokenrelay.proxy.headers import InboundContext, upstream_headers
 from tokenrelay.proxy.in_flight import InFlight
-from tokenrelay.proxy.replay import NO_BODY, read_body, wants_replay
+from tokenrelay.proxy.replay import NO_BODY, RequestBody, read_body, wants_replay
 from tokenrelay.proxy.request_id import HEADER as REQUEST_ID_HEADER
 from tokenrelay.proxy.request_id import request_id_for
 from tokenrelay.proxy.routing import Route, RouteTable, TokenBinding
@@ -153,27 +154,13 @@ class ProxyHandler:
                 token = await self._fetch(route, binding, outcome)
         via = runtime.settings.server.via
         websocket = is_websocket(request)
-        headers = upstream_headers(
-            request.headers,
-            InboundContext(request.remote, request.scheme, host or "", _version(request), request_id),
-            upstream_host=host if route.preserve_host and host else route.upstream_host,
-            token_header=route.header_name if token is not None else None,
-            token_value=route.header_value(token.access_token) if token is not None else None,
-            forwarded=route.forwarded_headers,
-            via=via,
-            drop=self._drop_ws if websocket else self._drop,
-        )
+        headers = self._upstream_headers(request, route, host, token, request_id, via=via, websocket=websocket)
         if websocket:
             return await proxy_websocket(
                 request, self._session, match, headers, lambda: self._refresh(route, token, outcome), outcome
             )
-        if request.body_exists:  # each step below is a coroutine: a request without a body skips them
-            if "Expect" in request.headers:
-                await _send_continue(request)
-            replayable = route.binding is not None and route.retry_on_401
-            body = await read_body(request.content, route.max_replay_body if replayable else -1)
-        else:
-            body = NO_BODY
+        # reading a body takes coroutines (100 Continue, the replay buffer): a request without one skips them
+        body = await _request_body(request, route) if request.body_exists else NO_BODY
         response = await send(self._session, request.method, route, match.url, headers, body.payload(), outcome)
         if wants_replay(route, response.status, response.headers):
             if body.complete:
@@ -185,6 +172,29 @@ class ProxyHandler:
                 self._observer.replay_skipped(route.name, "body_too_large")
                 _log.info("replay_skipped", route=route.name, reason="body_too_large", limit=route.max_replay_body)
         return await relay_response(request, response, request_id=request_id, via=via, outcome=outcome)
+
+    def _upstream_headers(
+        self,
+        request: web.BaseRequest,
+        route: Route,
+        host: str | None,
+        token: CachedToken | None,
+        request_id: str,
+        *,
+        via: bool,
+        websocket: bool,
+    ) -> CIMultiDict[str]:
+        """The upstream request's headers: the client's, rewritten by the route's rules, with the token."""
+        return upstream_headers(
+            request.headers,
+            InboundContext(request.remote, request.scheme, host or "", _version(request), request_id),
+            upstream_host=host if route.preserve_host and host else route.upstream_host,
+            token_header=route.header_name if token is not None else None,
+            token_value=route.header_value(token.access_token) if token is not None else None,
+            forwarded=route.forwarded_headers,
+            via=via,
+            drop=self._drop_ws if websocket else self._drop,
+        )
 
     def _peek(self, route: Route, binding: TokenBinding, outcome: Outcome) -> CachedToken | None:
         """The route's fresh token from a lock-free ``peek``, or ``None`` when the cache must fetch (:meth:`_fetch`)."""
@@ -301,6 +311,14 @@ async def defer_expect(request: web.Request) -> None:
     the low-level server). Unknown ``Expect`` values are ignored there too: the header is never forwarded.
     """
     request[_CONTINUE_DEFERRED] = True
+
+
+async def _request_body(request: web.BaseRequest, route: Route) -> RequestBody:
+    """The body of a request that has one: ``100 Continue`` first if asked, then kept whole when replayable."""
+    if "Expect" in request.headers:
+        await _send_continue(request)
+    replayable = route.binding is not None and route.retry_on_401
+    return await read_body(request.content, route.max_replay_body if replayable else -1)
 
 
 async def _send_continue(request: web.BaseRequest) -> None:
