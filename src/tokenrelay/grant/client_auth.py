@@ -2,8 +2,12 @@
 
 Each method takes the request parameters and returns the parameters to send plus the ``Authorization`` value
 (or ``None``). simple-oauth2 knows two methods, ``header`` (= ``client_secret_basic``) and ``body``
-(= ``client_secret_post``); the port adds ``none`` (public clients) and the RFC 7523 JWT methods
-(``private_key_jwt``, ``client_secret_jwt``), whose signing lives in :mod:`tokenrelay.grant.assertion`.
+(= ``client_secret_post``); the port adds ``none`` (public clients), the RFC 7523 JWT methods
+(``private_key_jwt``, ``client_secret_jwt``), whose signing lives in :mod:`tokenrelay.grant.assertion`, and the
+RFC 8705 §2 mutual-TLS methods (``tls_client_auth``, ``self_signed_tls_client_auth``). For those the proof is
+the TLS client certificate (``http.cert_file``/``key_file``), presented by :mod:`tokenrelay.grant.transport`
+during the handshake; the request itself carries only ``client_id``, which the server needs to find the
+registration the certificate is checked against.
 """
 
 from __future__ import annotations
@@ -128,12 +132,26 @@ def jwt_assertion(auth: ClientAuth, params: Mapping[str, object], audience: str,
     return AuthResult(merged, None)
 
 
+def tls_client_auth(auth: ClientAuth, params: Mapping[str, object], _aud: str, _now: float | None) -> AuthResult:
+    """RFC 8705 §2.1.1 / §2.2.1 (PKI and self-signed alike): ``client_id`` in the body, no secret and no
+    ``Authorization`` header; the certificate presented in the TLS handshake authenticates the client.
+
+    A configured secret is deliberately ignored: sending it would hand a second, weaker credential to a server
+    that did not ask for one.
+    """
+    merged = dict(params)
+    merged[auth.id_param_name] = auth.client_id
+    return AuthResult(merged, None)
+
+
 CLIENT_AUTH_METHODS: Final[Mapping[str, ClientAuthMethod]] = {
     "client_secret_basic": client_secret_basic,
     "client_secret_post": client_secret_post,
     "none": none,
     "private_key_jwt": jwt_assertion,
     "client_secret_jwt": jwt_assertion,
+    "tls_client_auth": tls_client_auth,
+    "self_signed_tls_client_auth": tls_client_auth,
 }
 
 

@@ -5,6 +5,11 @@ written for the Node package loads unchanged. Defaults and constraints are simpl
 reference) with the port policy's changes (§13): ``client.id`` is required, a secret is required by the
 secret-based methods, ``http`` accepts only headers, timeout and TLS options, and *every* invalid field is
 reported at once in one :class:`ConfigError` (pydantic's error, raised ``from``, never shows input values).
+
+The RFC 8705 §2 methods (``tls_client_auth``, ``self_signed_tls_client_auth``) require ``http.cert_file``: the
+client authenticates with its TLS client certificate. A ``client.secret`` configured alongside them is accepted
+and never sent: a profile or a shared config may carry one for another method or for a migration between
+methods, and refusing it would make switching ``authorization_method`` a two-step edit for no safety gain.
 """
 
 from __future__ import annotations
@@ -41,7 +46,15 @@ __all__ = [
 ]
 
 #: The RFC 7591 ``token_endpoint_auth_method`` names this port implements.
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"]
+AuthMethod = Literal[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "client_secret_jwt",
+    "none",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+]
 
 #: simple-oauth2's two names for the methods it knows.
 AUTH_METHOD_ALIASES: Final[Mapping[str, AuthMethod]] = {
@@ -52,6 +65,8 @@ AUTH_METHOD_ALIASES: Final[Mapping[str, AuthMethod]] = {
 #: accepts the connection and never answers hangs ``get_token`` forever; an explicit ``None`` restores that.
 DEFAULT_TIMEOUT: Final = 30.0
 _SECRET_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
+#: RFC 8705 §2: the client authenticates with its TLS certificate (PKI or self-signed), so it needs one.
+_TLS_METHODS: Final = frozenset({"tls_client_auth", "self_signed_tls_client_auth"})
 
 
 def _printable_ascii(value: str) -> str:
@@ -229,6 +244,12 @@ def _cross_field_problems(config: OAuth2Config) -> list[FieldError]:
             problems.append(FieldError("client.private_key", "is required by private_key_jwt"))
         elif client.private_key is not None and client.private_key_file is not None:
             problems.append(FieldError("client.private_key", "give private_key or private_key_file, not both"))
+    if method in _TLS_METHODS and config.http.cert_file is None:
+        message = (
+            f"is required by authorization_method {method!r}: the client authenticates with its TLS client"
+            " certificate (RFC 8705 §2)"
+        )
+        problems.append(FieldError("http.cert_file", message))
     return problems
 
 

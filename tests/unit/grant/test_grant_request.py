@@ -129,6 +129,8 @@ def test_registry_is_keyed_by_rfc_7591_names() -> None:
         "none",
         "private_key_jwt",
         "client_secret_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
     }
 
 
