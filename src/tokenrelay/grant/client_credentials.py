@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Self
 import structlog
 
 from tokenrelay.grant.client_auth import ClientAuth
-from tokenrelay.grant.config import HttpConfig, OAuth2Config, validate_config, validate_http_options
+from tokenrelay.grant.config import TLS_METHODS, HttpConfig, OAuth2Config, validate_config, validate_http_options
 from tokenrelay.grant.discovery import MetadataCache, ServerMetadata, metadata_urls, parse_metadata
 from tokenrelay.grant.encoding import UNDEFINED
 from tokenrelay.grant.errors import (
@@ -213,7 +213,11 @@ class ClientCredentials:
         auth = self._config.auth
         key = auth.discovery_url or auth.issuer or ""
         metadata = await self._metadata_cache.get(key, self._fetch_metadata)
-        self._endpoints = Endpoints(metadata.token_endpoint, metadata.token_endpoint, metadata.revocation_endpoint)
+        token, revoke = metadata.token_endpoint, metadata.revocation_endpoint
+        if self._auth.method in TLS_METHODS:  # RFC 8705 §5: a certificate-authenticated client uses the aliases
+            token = metadata.mtls_token_endpoint or token
+            revoke = metadata.mtls_revocation_endpoint or revoke
+        self._endpoints = Endpoints(token, token, revoke)
         return self._endpoints
 
     async def _fetch_metadata(self) -> ServerMetadata:

@@ -35,6 +35,7 @@ from tokenrelay.grant.urls import parse_http_url
 __all__ = [
     "AUTH_METHOD_ALIASES",
     "DEFAULT_TIMEOUT",
+    "TLS_METHODS",
     "AuthConfig",
     "AuthMethod",
     "ClientConfig",
@@ -65,8 +66,9 @@ AUTH_METHOD_ALIASES: Final[Mapping[str, AuthMethod]] = {
 #: accepts the connection and never answers hangs ``get_token`` forever; an explicit ``None`` restores that.
 DEFAULT_TIMEOUT: Final = 30.0
 _SECRET_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
-#: RFC 8705 §2: the client authenticates with its TLS certificate (PKI or self-signed), so it needs one.
-_TLS_METHODS: Final = frozenset({"tls_client_auth", "self_signed_tls_client_auth"})
+#: RFC 8705 §2: the client authenticates with its TLS certificate (PKI or self-signed), so it needs one; with
+#: discovery it also uses the server's ``mtls_endpoint_aliases`` (§5).
+TLS_METHODS: Final = frozenset({"tls_client_auth", "self_signed_tls_client_auth"})
 
 
 def _printable_ascii(value: str) -> str:
@@ -244,7 +246,7 @@ def _cross_field_problems(config: OAuth2Config) -> list[FieldError]:
             problems.append(FieldError("client.private_key", "is required by private_key_jwt"))
         elif client.private_key is not None and client.private_key_file is not None:
             problems.append(FieldError("client.private_key", "give private_key or private_key_file, not both"))
-    if method in _TLS_METHODS and config.http.cert_file is None:
+    if method in TLS_METHODS and config.http.cert_file is None:
         message = (
             f"is required by authorization_method {method!r}: the client authenticates with its TLS client"
             " certificate (RFC 8705 §2)"

@@ -50,6 +50,10 @@ class ServerMetadata:
     revocation_endpoint: str | None
     jwks_uri: str | None
     token_endpoint_auth_methods_supported: tuple[str, ...]
+    #: RFC 8705 §5: endpoints to use instead when the client authenticates with a TLS certificate (a server may
+    #: ask for certificates on a separate host or port only). Only the aliases the grant core calls are kept.
+    mtls_token_endpoint: str | None = None
+    mtls_revocation_endpoint: str | None = None
 
 
 def metadata_urls(issuer: str) -> list[str]:
@@ -93,6 +97,7 @@ def parse_metadata(document: object, *, expected_issuer: str | None) -> ServerMe
         revocation_endpoint=_optional_url(document, "revocation_endpoint"),
         jwks_uri=_optional_url(document, "jwks_uri"),
         token_endpoint_auth_methods_supported=_auth_methods(document),
+        **_mtls_aliases(document),
     )
 
 
@@ -163,6 +168,21 @@ def _checked_url(document: Mapping[str, object], name: str, value: object) -> st
     if problem:
         raise _invalid(document, f"metadata '{name}' {_shown(value)} is not acceptable: {problem}")
     return value
+
+
+def _mtls_aliases(document: Mapping[str, object]) -> dict[str, str | None]:
+    """``mtls_endpoint_aliases`` (RFC 8705 §5): a JSON object of endpoint URLs, each checked like the others."""
+    aliases = document.get("mtls_endpoint_aliases")
+    if aliases is None:
+        return {}
+    if not isinstance(aliases, Mapping):
+        raise _invalid(document, "metadata 'mtls_endpoint_aliases' is not a JSON object")
+    found: dict[str, str | None] = {}
+    for name in ("token_endpoint", "revocation_endpoint"):
+        value = aliases.get(name)
+        checked = None if value is None else _checked_url(document, f"mtls_endpoint_aliases.{name}", value)
+        found[f"mtls_{name}"] = checked
+    return found
 
 
 def _auth_methods(document: Mapping[str, object]) -> tuple[str, ...]:

@@ -145,3 +145,56 @@ async def test_without_a_client_certificate_it_is_a_config_error_before_any_requ
     assert caught.value.paths == ("http.cert_file",)
     assert SECRET not in str(caught.value)
     assert seen.bodies == []
+
+
+async def _metadata_server(aiohttp_server: AiohttpServer, mtls_base: str) -> tuple[str, list[str]]:
+    """A plain-http (loopback) issuer whose metadata sends certificate-authenticated clients to ``mtls_base``
+    (RFC 8705 §5 ``mtls_endpoint_aliases``); its own token endpoint only records who called it."""
+    plain_calls: list[str] = []
+    base = ""
+
+    async def metadata(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "issuer": base,
+                "token_endpoint": f"{base}/token",
+                "mtls_endpoint_aliases": {"token_endpoint": f"{mtls_base}/oauth/token"},
+            }
+        )
+
+    async def plain_token(request: web.Request) -> web.Response:
+        plain_calls.append(str((await request.post()).get("client_id")))
+        return web.json_response({"access_token": "plain", "token_type": "Bearer", "expires_in": 60})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-authorization-server", metadata)
+    app.router.add_post("/token", plain_token)
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    return base, plain_calls
+
+
+async def test_with_discovery_tls_client_auth_uses_the_servers_mtls_alias(
+    aiohttp_server: AiohttpServer, pki: Pki
+) -> None:
+    mtls_base, seen = await _mtls_endpoint(aiohttp_server, pki, trust=pki.ca, subject=CLIENT_COMMON_NAME)
+    issuer, plain_calls = await _metadata_server(aiohttp_server, mtls_base)
+    config = _config(issuer, "tls_client_auth", pki, cert_file=str(pki.client_cert), key_file=str(pki.client_key))
+    config["auth"] = {"issuer": issuer}
+    async with ClientCredentials(config) as client:
+        assert (await client.get_token()).access_token == "at"
+    assert len(seen.bodies) == 1
+    assert plain_calls == []
+
+
+async def test_with_discovery_other_methods_keep_the_plain_token_endpoint(
+    aiohttp_server: AiohttpServer, pki: Pki
+) -> None:
+    mtls_base, seen = await _mtls_endpoint(aiohttp_server, pki, trust=pki.ca, subject=CLIENT_COMMON_NAME)
+    issuer, plain_calls = await _metadata_server(aiohttp_server, mtls_base)
+    config = _config(issuer, "client_secret_post", pki)
+    config["auth"] = {"issuer": issuer}
+    async with ClientCredentials(config) as client:
+        assert (await client.get_token()).access_token == "plain"
+    assert plain_calls == [CLIENT_COMMON_NAME]
+    assert seen.bodies == []

@@ -131,6 +131,25 @@ def test_parse_metadata_treats_null_optional_endpoints_as_absent() -> None:
     assert (parsed.revocation_endpoint, parsed.jwks_uri) == (None, None)
 
 
+def test_parse_metadata_keeps_the_rfc8705_mtls_aliases_of_the_endpoints_it_calls() -> None:
+    aliases = {
+        "token_endpoint": "https://mtls.as.example/tenant1/oauth2/token",
+        "revocation_endpoint": "https://mtls.as.example/tenant1/oauth2/revoke",
+        "userinfo_endpoint": "https://mtls.as.example/userinfo",
+    }
+    parsed = parse_metadata(document(mtls_endpoint_aliases=aliases), expected_issuer=ISSUER)
+
+    assert parsed.token_endpoint == TOKEN  # the plain endpoint stays what it is
+    assert parsed.mtls_token_endpoint == "https://mtls.as.example/tenant1/oauth2/token"
+    assert parsed.mtls_revocation_endpoint == "https://mtls.as.example/tenant1/oauth2/revoke"
+
+
+def test_parse_metadata_without_mtls_aliases_has_none() -> None:
+    parsed = parse_metadata(document(mtls_endpoint_aliases={"token_endpoint": None}), expected_issuer=ISSUER)
+
+    assert (parsed.mtls_token_endpoint, parsed.mtls_revocation_endpoint) == (None, None)
+
+
 def test_parse_metadata_without_an_expected_issuer_accepts_the_documents_issuer() -> None:
     assert parse_metadata(document(issuer="https://other.example"), expected_issuer=None).issuer == (
         "https://other.example"
@@ -188,6 +207,12 @@ def test_parse_metadata_unrelated_issuers_get_no_trailing_slash_hint() -> None:
         ({"jwks_uri": "ws://as.example/jwks"}, "'jwks_uri' .* unsupported scheme 'ws'"),
         ({"token_endpoint_auth_methods_supported": "private_key_jwt"}, "not a list of strings"),
         ({"token_endpoint_auth_methods_supported": ["private_key_jwt", None]}, "not a list of strings"),
+        ({"mtls_endpoint_aliases": ["https://as.example/t"]}, "'mtls_endpoint_aliases' is not a JSON object"),
+        (
+            {"mtls_endpoint_aliases": {"token_endpoint": "http://as.example/t"}},
+            "'mtls_endpoint_aliases.token_endpoint' .* https is required",
+        ),
+        ({"mtls_endpoint_aliases": {"revocation_endpoint": 3}}, "'mtls_endpoint_aliases.revocation_endpoint' is not"),
     ],
 )
 def test_parse_metadata_rejects_an_invalid_field_and_names_it(fields: dict[str, Any], match: str) -> None:
