@@ -62,10 +62,13 @@ def cert_thumbprint(path: Path) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def make_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def _self_signed_builder(
+    common_name: str,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.CertificateBuilder]:
+    """A fresh key and a builder for a certificate that is its own issuer, valid from 5 minutes ago for a day."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
         .issuer_name(_name(common_name))
@@ -73,7 +76,14 @@ def make_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certific
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    )
+    return key, builder
+
+
+def make_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key, builder = _self_signed_builder(common_name)
+    cert = (
+        builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
@@ -113,19 +123,9 @@ def self_signed_client(root: Path, common_name: str) -> tuple[Path, Path]:
 
     It is its own issuer, so a server can trust exactly it (``load_verify_locations``) and compare thumbprints.
     """
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    key, builder = _self_signed_builder(common_name)
+    usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
+    cert = builder.add_extension(usage, critical=False).sign(key, hashes.SHA256())
     return write_cert(root / f"{common_name}.pem", cert), write_key(root / f"{common_name}-key.pem", key)
 
 
