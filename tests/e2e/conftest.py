@@ -4,6 +4,9 @@
   client-credentials client per client authentication method, three resources (JWT, short-lived JWT,
   opaque) and revocation + introspection. See :mod:`tests.e2e.harness`.
 * ``protected_api`` (per test): :mod:`tests.e2e.protected_api` on 127.0.0.1, trusting only that provider.
+* ``mtls_oidc_provider`` (session): a second oidc-provider with RFC 8705 clients (``tls_client_auth``,
+  ``self_signed_tls_client_auth``) and an HTTPS listener for them (``mtls_endpoint_aliases``); started only by
+  the tests that use it.
 
 Both are documented, with examples, in ``docs/e2e.md``.
 """
@@ -22,6 +25,7 @@ from tests.e2e.harness import (
     OidcProvider,
     ProtectedApi,
     make_clients,
+    make_mtls_clients,
     require_node,
     start_oidc_provider,
 )
@@ -51,3 +55,15 @@ async def protected_api(oidc_provider: OidcProvider, aiohttp_server: AiohttpServ
     app = create_app(config)
     server = await aiohttp_server(app, host="127.0.0.1")
     return ProtectedApi(url=str(server.make_url("/")), config=config, seen=app[SEEN])
+
+
+@pytest.fixture(scope="session")
+def mtls_oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """An oidc-provider with the RFC 8705 clients and an HTTPS listener; a separate process, so the
+    ``oidc_provider`` the other tests share keeps its metadata and methods unchanged."""
+    require_node()
+    workdir = tmp_path_factory.mktemp("oidc-provider-mtls")
+    clients, pki = make_mtls_clients(workdir / "pki")
+    _, api_client = make_clients()
+    with start_oidc_provider(workdir, clients, api_client, mtls=pki) as (_, provider):
+        yield provider

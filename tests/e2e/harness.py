@@ -11,12 +11,16 @@ subprocess and reading one line needs no event loop, and session-scoped fixtures
 * :func:`start_oidc_provider` writes the provider's JSON config, runs ``node idp/server.mjs --port 0``,
   waits for its ready line, reads its discovery document and yields an :class:`OidcProvider`; on exit it
   sends SIGTERM, then SIGKILL after 5 s.
+* :func:`make_mtls_clients` adds RFC 8705 clients (``tls_client_auth`` by subject DN, ``self_signed_tls_client_auth``
+  by a registered certificate) and a throw-away PKI; ``start_oidc_provider(..., mtls=pki)`` then also serves the
+  provider on an HTTPS listener that asks for client certificates, published as ``mtls_endpoint_aliases``.
 * Without ``node`` or ``idp/node_modules`` the caller is skipped with a loud reason, except under ``CI``,
   where it fails: CI must run the suite (``scripts/test`` runs ``npm ci`` first). See ``docs/e2e.md``.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -34,10 +38,12 @@ from urllib.parse import urlsplit
 
 import jwt
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.e2e.protected_api import ProtectedApiConfig, Seen
+from tests.integration.grant.tls_pki import CLIENT_COMMON_NAME, Pki, make_pki, self_signed_client
 
 IDP_DIR = Path(__file__).resolve().parent / "idp"
 READY_TIMEOUT = 30.0
@@ -58,7 +64,11 @@ AUTHORIZATION_METHOD = {
     "client_secret_post": "body",
     "private_key_jwt": "private_key_jwt",
     "client_secret_jwt": "client_secret_jwt",
+    "tls_client_auth": "tls_client_auth",
+    "self_signed_tls_client_auth": "self_signed_tls_client_auth",
 }
+#: The RFC 8705 §2 methods, served by a provider started with ``mtls=`` (see :func:`make_mtls_clients`).
+MTLS_AUTH_METHODS = ("tls_client_auth", "self_signed_tls_client_auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,13 @@ class E2EClient:
     private_key_pem: str | None = field(default=None, repr=False)
     key_id: str | None = None
     public_jwk: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: RFC 8705: the TLS client certificate and key this client presents (PEM files).
+    cert_file: Path | None = None
+    key_file: Path | None = field(default=None, repr=False)
+    #: ``tls_client_auth``: the registered ``tls_client_auth_subject_dn`` (RFC 4514, e.g. ``CN=client-id``).
+    subject_dn: str | None = None
+    #: ``self_signed_tls_client_auth``: the registered certificate, as a JWK with ``x5c`` (RFC 8705 §2.2).
+    certificate_jwk: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def metadata(self) -> dict[str, Any]:
         """The RFC 7591 client metadata the provider registers for this client."""
@@ -86,6 +103,10 @@ class E2EClient:
         if self.public_jwk is not None:
             data["jwks"] = {"keys": [dict(self.public_jwk)]}
             data["token_endpoint_auth_signing_alg"] = "RS256"
+        if self.subject_dn is not None:
+            data["tls_client_auth_subject_dn"] = self.subject_dn
+        if self.certificate_jwk is not None:
+            data["jwks"] = {"keys": [dict(self.certificate_jwk)]}
         return data
 
 
@@ -107,6 +128,11 @@ class OidcProvider:
     short_lived_resource: str = SHORT_LIVED_RESOURCE
     opaque_resource: str = OPAQUE_RESOURCE
     scope: str = SCOPE
+    #: With ``mtls=``: the HTTPS listener's base URL, the metadata's ``mtls_endpoint_aliases`` and the CA file
+    #: that issued the listener's certificate (what a client must trust).
+    mtls_url: str | None = None
+    mtls_endpoint_aliases: Mapping[str, str] = field(default_factory=dict)
+    mtls_ca_file: Path | None = None
 
     def client(self, auth_method: str) -> E2EClient:
         """The client that authenticates with ``auth_method`` (an RFC 7591 name)."""
@@ -133,11 +159,17 @@ class OidcProvider:
                 "token_path": urlsplit(self.token_endpoint).path,
                 "revoke_path": urlsplit(self.revocation_endpoint).path,
             }
-        return {
+        config: dict[str, Any] = {
             "client": section,
             "auth": auth,
             "options": {"authorization_method": AUTHORIZATION_METHOD[auth_method]},
         }
+        if client.cert_file is not None:
+            http: dict[str, Any] = {"cert_file": str(client.cert_file), "key_file": str(client.key_file)}
+            if self.mtls_ca_file is not None:
+                http["ca_file"] = str(self.mtls_ca_file)
+            config["http"] = http
+        return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +210,51 @@ def make_clients() -> tuple[dict[str, E2EClient], E2EClient]:
     return clients, api_client
 
 
+def certificate_jwk(cert_file: Path) -> dict[str, Any]:
+    """The public JWK of an EC certificate with the certificate itself in ``x5c``: what oidc-provider matches a
+    ``self_signed_tls_client_auth`` client's certificate against (the ``x5t#S256`` of ``x5c[0]``)."""
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    public_key = cert.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey), "tls_pki makes P-256 certificates"
+    jwk: dict[str, Any] = jwt.algorithms.ECAlgorithm.to_jwk(public_key, as_dict=True)
+    jwk["x5c"] = [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]
+    return jwk
+
+
+def make_mtls_clients(root: Path) -> tuple[dict[str, E2EClient], Pki]:
+    """A fresh PKI under ``root`` (a CA, a server certificate for 127.0.0.1, a CA-issued client certificate)
+    and one client per method of :data:`MTLS_AUTH_METHODS`: ``tls_client_auth`` registered with the CA-issued
+    certificate's subject DN, ``self_signed_tls_client_auth`` with a self-signed certificate made here."""
+    root.mkdir(parents=True, exist_ok=True)
+    pki = make_pki(root)
+    self_signed_cert, self_signed_key = self_signed_client(root, "e2e-self-signed-client")
+    clients = {
+        "tls_client_auth": E2EClient(
+            "e2e-tls-client-auth",
+            "tls_client_auth",
+            SCOPE,
+            cert_file=pki.client_cert,
+            key_file=pki.client_key,
+            subject_dn=f"CN={CLIENT_COMMON_NAME}",
+        ),
+        "self_signed_tls_client_auth": E2EClient(
+            "e2e-self-signed-tls-client-auth",
+            "self_signed_tls_client_auth",
+            SCOPE,
+            cert_file=self_signed_cert,
+            key_file=self_signed_key,
+            certificate_jwk=certificate_jwk(self_signed_cert),
+        ),
+    }
+    return clients, pki
+
+
 def provider_config(
-    clients: Mapping[str, E2EClient], api_client: E2EClient, *, short_ttl: int = SHORT_TTL
+    clients: Mapping[str, E2EClient], api_client: E2EClient, *, short_ttl: int = SHORT_TTL, mtls: Pki | None = None
 ) -> dict[str, Any]:
-    """The JSON document ``server.mjs --config`` reads."""
+    """The JSON document ``server.mjs --config`` reads; with ``mtls``, its ``"mtls"`` section (HTTPS listener)."""
     api = {**api_client.metadata(), "grant_types": []}
-    return {
+    config: dict[str, Any] = {
         "resources": [
             {"identifier": RESOURCE, "scope": SCOPE, "format": "jwt", "ttl": TOKEN_TTL},
             {"identifier": SHORT_LIVED_RESOURCE, "scope": SCOPE, "format": "jwt", "ttl": short_ttl},
@@ -194,6 +265,13 @@ def provider_config(
         "introspection_clients": [api_client.client_id],
         "clients": [c.metadata() for c in clients.values()] + [api],
     }
+    if mtls is not None:
+        config["mtls"] = {
+            "cert_file": str(mtls.server_cert),
+            "key_file": str(mtls.server_key),
+            "client_ca_file": str(mtls.ca),
+        }
+    return config
 
 
 def require_node() -> str:
@@ -244,6 +322,23 @@ def stop_process(process: subprocess.Popen[bytes]) -> int:
     return process.returncode
 
 
+def log_offset(provider: OidcProvider) -> int:
+    """The current size of the provider's log: pass it to :func:`provider_events` to see only later events."""
+    return provider.log_path.stat().st_size
+
+
+def provider_events(provider: OidcProvider, since: int = 0) -> list[dict[str, Any]]:
+    """The provider's JSON events (``grant.success``, ``grant.error``, ...) logged after byte offset ``since``.
+
+    Node writes them synchronously before answering, so a test sees the events of the requests it made.
+    oidc-provider's own notices (plain text) are skipped.
+    """
+    with provider.log_path.open("rb") as log:
+        log.seek(since)
+        lines = log.read().decode(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
 def discover(issuer: str) -> dict[str, Any]:
     """The provider's OpenID Connect discovery document (stdlib HTTP: the fixture is synchronous)."""
     url = urlsplit(issuer)
@@ -267,12 +362,18 @@ def start_oidc_provider(
     api_client: E2EClient,
     *,
     short_ttl: int = SHORT_TTL,
+    mtls: Pki | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], OidcProvider]]:
-    """Start ``server.mjs`` with these clients, wait for its ready line, stop it on exit."""
+    """Start ``server.mjs`` with these clients, wait for its ready line, stop it on exit.
+
+    With ``mtls`` (a PKI from :func:`make_mtls_clients`) the provider also listens on HTTPS with that PKI's
+    server certificate and client CA, and the :class:`OidcProvider` carries ``mtls_url``,
+    ``mtls_endpoint_aliases`` and ``mtls_ca_file``.
+    """
     node = require_node()
     config_path = workdir / "idp-config.json"
     config_path.touch(mode=0o600)
-    config_path.write_text(json.dumps(provider_config(clients, api_client, short_ttl=short_ttl)))
+    config_path.write_text(json.dumps(provider_config(clients, api_client, short_ttl=short_ttl, mtls=mtls)))
     stdout_path, log_path = workdir / "idp.stdout", workdir / "idp.log"
     command = [node, str(IDP_DIR / "server.mjs"), "--port", "0", "--config", str(config_path)]
     command += ["--parent-pid", str(os.getpid())]
@@ -298,6 +399,9 @@ def start_oidc_provider(
             version=ready["oidc_provider"],
             pid=ready["pid"],
             log_path=log_path,
+            mtls_url=ready.get("mtls_url"),
+            mtls_endpoint_aliases=dict(metadata.get("mtls_endpoint_aliases", {})),
+            mtls_ca_file=mtls.ca if mtls is not None else None,
         )
         yield process, provider
     finally:

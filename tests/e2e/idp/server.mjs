@@ -15,13 +15,22 @@
 //     "resources": [{"identifier": "urn:...", "scope": "api:read api:write", "format": "jwt"|"opaque", "ttl": 60}],
 //     "default_resource": "urn:..." | null,
 //     "scopes": ["api:read", "api:write"],
-//     "clients": [ <RFC 7591 client metadata: client_id, client_secret, token_endpoint_auth_method, jwks, scope> ]
+//     "clients": [ <RFC 7591 client metadata: client_id, client_secret, token_endpoint_auth_method, jwks, scope> ],
+//     "mtls": {"cert_file": "server.pem", "key_file": "server-key.pem", "client_ca_file": "ca.pem"}   (optional)
 //   }
+//
+// With "mtls", a second listener serves the same provider over HTTPS on another free port and asks every client
+// for a certificate (RFC 8705): tls_client_auth and self_signed_tls_client_auth are enabled, the metadata's
+// "mtls_endpoint_aliases" point at that listener (the issuer stays the http one), the ready line gains
+// "mtls_url" and "mtls_port", and events say which listener ("plain" or "mtls") answered (errors also carry
+// oidc-provider's error_detail). Without it the server behaves and prints exactly as before.
+//
 // The provider's own signing key is generated at start (never committed, never written to disk).
 
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { parseArgs } from 'node:util';
 
 import Provider, { errors } from 'oidc-provider';
@@ -88,17 +97,52 @@ function resourceServerInfo(resource) {
   };
 }
 
+// The client certificate of the request's TLS connection as PEM (the contract of oidc-provider 9's
+// features.mTLS.getCertificate), or undefined: none presented, or the plain-http listener.
+function peerCertificate(ctx) {
+  const cert = ctx.socket.getPeerX509Certificate?.();
+  return cert ? cert.toString() : undefined;
+}
+
+// Node prints a subject as "C=..\nO=..\nCN=.." (certificate order); RFC 4514 (tls_client_auth_subject_dn, RFC 8705
+// §2.1.2) writes the most specific RDN first: "CN=..,O=..,C=..".
+function subjectDn(cert) {
+  return cert.subject.split('\n').reverse().join(',');
+}
+
+// RFC 8705 §2.1 (tls_client_auth: a certificate chaining to "client_ca_file", matched by subject DN) and §2.2
+// (self_signed_tls_client_auth: matched by the x5t#S256 of a certificate in the client's jwks, done by the
+// provider). Only tls_client_auth_subject_dn is supported; any other tls_client_auth_* registration never matches.
+function mtlsFeature() {
+  return {
+    enabled: true,
+    tlsClientAuth: true,
+    selfSignedTlsClientAuth: true,
+    getCertificate: peerCertificate,
+    // The listener verifies against client_ca_file but does not reject (rejectUnauthorized: false): the
+    // provider decides, and self-signed certificates must get through to it.
+    certificateAuthorized: (ctx) => ctx.socket.authorized === true,
+    certificateSubjectMatches: (ctx, property, expected) => {
+      const cert = ctx.socket.getPeerX509Certificate?.();
+      if (!cert || property !== 'tls_client_auth_subject_dn') return false;
+      return subjectDn(cert) === expected;
+    },
+  };
+}
+
 function providerConfiguration(config) {
   const resources = new Map((config.resources ?? []).map((r) => [r.identifier, resourceServerInfo(r)]));
   const introspectors = new Set(config.introspection_clients ?? []);
+  const mtls = config.mtls ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [];
   return {
     clients: (config.clients ?? []).map(normalizeClient),
     jwks: { keys: [signingKey()] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
     scopes: config.scopes ?? [],
     // Client assertions (private_key_jwt) may be addressed to the issuer or the token endpoint (RFC 7523).
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'client_secret_jwt'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'client_secret_jwt', ...mtls],
     features: {
+      ...(config.mtls ? { mTLS: mtlsFeature() } : {}),
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       revocation: {
@@ -130,14 +174,48 @@ function providerConfiguration(config) {
 }
 
 // Diagnostics without secrets: the route and the RFC 6749 error code/description the provider answered with.
-function logEvents(provider) {
+// With an mTLS listener, events also name the listener that answered ("plain" or "mtls"), and errors carry
+// oidc-provider's error_detail (a fixed reason such as "client certificate was not provided", never a value).
+function logEvents(provider, withListener) {
+  const where = (ctx) => (withListener ? { listener: ctx.socket.encrypted ? 'mtls' : 'plain' } : {});
+  const detail = (err) => (withListener && err.error_detail ? { error_detail: err.error_detail } : {});
   for (const name of ['grant.error', 'revocation.error', 'introspection.error']) {
     provider.on(name, (ctx, err) => {
-      log(name, { route: ctx.oidc?.route, error: err.error, error_description: err.error_description });
+      log(name, {
+        route: ctx.oidc?.route, error: err.error, error_description: err.error_description, ...detail(err), ...where(ctx),
+      });
     });
   }
   provider.on('server_error', (ctx, err) => log('server_error', { route: ctx.oidc?.route, message: err.message }));
-  provider.on('grant.success', (ctx) => log('grant.success', { client_id: ctx.oidc?.client?.clientId }));
+  provider.on('grant.success', (ctx) => log('grant.success', { client_id: ctx.oidc?.client?.clientId, ...where(ctx) }));
+}
+
+// RFC 8705 §5: the metadata sends certificate-authenticated clients to the HTTPS listener. oidc-provider 9 no
+// longer builds mtls_endpoint_aliases itself, so a post-middleware adds them to both discovery documents, from
+// the provider's own route table (the paths stay right if the routes change).
+function publishMtlsAliases(provider, mtlsOrigin) {
+  const aliases = Object.fromEntries(
+    [['token_endpoint', 'token'], ['revocation_endpoint', 'revocation'], ['introspection_endpoint', 'introspection']]
+      .map(([metadata, route]) => [metadata, new URL(provider.pathFor(route), mtlsOrigin).href]),
+  );
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'discovery' && ctx.status === 200 && ctx.body) {
+      ctx.body.mtls_endpoint_aliases = aliases;
+    }
+  });
+}
+
+// The HTTPS listener: asks for a client certificate and verifies it against client_ca_file, but lets the
+// handshake succeed either way (oidc-provider decides per client authentication method).
+function createMtlsServer(mtls) {
+  return createHttpsServer({
+    cert: readFileSync(mtls.cert_file),
+    key: readFileSync(mtls.key_file),
+    ca: readFileSync(mtls.client_ca_file),
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
 }
 
 function listen(server, port, host) {
@@ -147,16 +225,22 @@ function listen(server, port, host) {
   });
 }
 
-function shutdownOn(server) {
+function shutdownOn(servers) {
   let closing = false;
   const stop = (signal) => {
     if (closing) return;
     closing = true;
     log('shutdown', { signal });
-    server.close(() => process.exit(0));
-    server.closeIdleConnections();
+    let open = servers.length;
+    for (const server of servers) {
+      server.close(() => {
+        open -= 1;
+        if (open === 0) process.exit(0);
+      });
+      server.closeIdleConnections();
+    }
     setTimeout(() => {
-      server.closeAllConnections();
+      for (const server of servers) server.closeAllConnections();
       process.exit(0);
     }, 2000).unref();
   };
@@ -189,17 +273,25 @@ async function main() {
   const address = await listen(server, port, host);
   const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const issuer = `http://${hostPart}:${address.port}`;
+  // The same provider app also answers on an HTTPS listener when the config asks for mTLS.
+  const mtlsServer = config.mtls ? createMtlsServer(config.mtls) : undefined;
+  const mtlsAddress = mtlsServer ? await listen(mtlsServer, 0, host) : undefined;
+  const mtlsUrl = mtlsAddress ? `https://${hostPart}:${mtlsAddress.port}` : undefined;
 
   const provider = new Provider(issuer, providerConfiguration(config));
-  logEvents(provider);
-  server.on('request', provider.callback());
-  exitWithParent(parentPid, shutdownOn(server));
+  logEvents(provider, Boolean(mtlsServer));
+  if (mtlsUrl) publishMtlsAliases(provider, mtlsUrl);
+  const callback = provider.callback();
+  server.on('request', callback);
+  mtlsServer?.on('request', callback);
+  exitWithParent(parentPid, shutdownOn(mtlsServer ? [server, mtlsServer] : [server]));
 
   process.stdout.write(
     `${JSON.stringify({
       ready: true,
       issuer,
       port: address.port,
+      ...(mtlsAddress ? { mtls_url: mtlsUrl, mtls_port: mtlsAddress.port } : {}),
       pid: process.pid,
       oidc_provider: OIDC_PROVIDER_VERSION,
     })}\n`,
