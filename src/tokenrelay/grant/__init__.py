@@ -1,8 +1,9 @@
 """The grant core: an asyncio port of simple-oauth2's Client Credentials grant (``ClientCredentials``).
 
 Layers, bottom up: ``encoding``/``urls`` (byte-exact wire rules), ``config`` (the validated options),
-``client_auth`` (RFC 7591 methods), ``request`` (building a POST), ``transport`` (the only HTTP),
-``response`` (reading answers), ``expiry``/``token`` (``AccessToken``), ``client_credentials`` (the grant).
+``assertion`` (RFC 7523 keys and JWTs), ``client_auth`` (RFC 7591 methods), ``request`` (building a POST),
+``transport`` (the only HTTP), ``response`` (reading answers), ``discovery`` (RFC 8414 / OIDC metadata),
+``expiry``/``token`` (``AccessToken``), ``client_credentials`` (the grant).
 """
 
 from __future__ import annotations

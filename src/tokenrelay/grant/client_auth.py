@@ -137,11 +137,9 @@ def tls_client_auth(auth: ClientAuth, params: Mapping[str, object], _aud: str, _
     ``Authorization`` header; the certificate presented in the TLS handshake authenticates the client.
 
     A configured secret is deliberately ignored: sending it would hand a second, weaker credential to a server
-    that did not ask for one.
+    that did not ask for one. On the wire this is exactly :func:`none`; the proof is in the handshake.
     """
-    merged = dict(params)
-    merged[auth.id_param_name] = auth.client_id
-    return AuthResult(merged, None)
+    return none(auth, params, _aud, _now)
 
 
 CLIENT_AUTH_METHODS: Final[Mapping[str, ClientAuthMethod]] = {

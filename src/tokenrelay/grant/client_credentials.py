@@ -143,8 +143,8 @@ class ClientCredentials:
         call_http = validate_http_options(http_options)
         endpoints = await self._get_endpoints()
         merged = grant_params({"grant_type": "client_credentials"}, params, self._config.options.scope_separator)
-        fields = parse_token_response(await self._post(endpoints.token, merged, call_http))
-        return self._new_token(fields, default_expires_in=self._config.options.default_expires_in)
+        fields = parse_token_response(await self._post(endpoints, endpoints.token, merged, call_http))
+        return self._new_token(fields)
 
     def create_token(self, token: Mapping[str, object]) -> AccessToken:
         """Restore a token (e.g. a stored ``to_dict()``): no HTTP; ``expires_at`` parsed as the endpoint's would be."""
@@ -160,10 +160,10 @@ class ClientCredentials:
         endpoints = await self._get_endpoints()
         merged = grant_params({"grant_type": "refresh_token"}, params, self._config.options.scope_separator)
         merged["refresh_token"] = token.token.get("refresh_token", UNDEFINED)
-        fields = parse_token_response(await self._post(endpoints.refresh, merged, call_http))
+        fields = parse_token_response(await self._post(endpoints, endpoints.refresh, merged, call_http))
         if "refresh_token" not in fields and "refresh_token" in token.token:
             fields["refresh_token"] = token.token["refresh_token"]  # what simple-oauth2 5.1.0 meant to do
-        return self._new_token(fields, default_expires_in=self._config.options.default_expires_in)
+        return self._new_token(fields)
 
     async def revoke_token(self, token: AccessToken, token_type: str, http_options: HttpOptions) -> object:
         """``AccessToken.revoke``: RFC 7009 with ``token`` and ``token_type_hint``."""
@@ -172,7 +172,7 @@ class ClientCredentials:
         if endpoints.revocation is None:
             raise ConfigError([FieldError("auth.revoke_path", "the server metadata names no revocation_endpoint")])
         params = {"token": token.token.get(token_type, UNDEFINED), "token_type_hint": token_type}
-        return parse_revoke_response(await self._post(endpoints.revocation, params, call_http))
+        return parse_revoke_response(await self._post(endpoints, endpoints.revocation, params, call_http))
 
     async def close(self) -> None:
         """Close the aiohttp session if the client created it."""
@@ -186,15 +186,20 @@ class ClientCredentials:
     ) -> None:
         await self.close()
 
-    def _new_token(self, fields: Mapping[str, object], *, default_expires_in: float | None) -> AccessToken:
+    def _new_token(self, fields: Mapping[str, object]) -> AccessToken:
+        """A token from an endpoint's answer: unlike ``create_token``, ``options.default_expires_in`` applies."""
+        default_expires_in = self._config.options.default_expires_in
         token = AccessToken(
             parse_token_fields(fields, self.now_ms(), default_expires_in=default_expires_in), owner=self
         )
         logger.debug("grant.token", client_id=self._config.client.id, fingerprint=token.fingerprint)
         return token
 
-    async def _post(self, url: str, params: Mapping[str, object], call_http: HttpConfig | None) -> RawResponse:
-        endpoints = await self._get_endpoints()
+    async def _post(
+        self, endpoints: Endpoints, url: str, params: Mapping[str, object], call_http: HttpConfig | None
+    ) -> RawResponse:
+        """POST to ``url`` (one of ``endpoints``, resolved once by the caller); JWT assertions name the token
+        endpoint as their audience whichever endpoint they go to."""
         request = prepare_request(
             url,
             params,

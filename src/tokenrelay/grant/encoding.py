@@ -158,8 +158,8 @@ def js_parse_int(value: object) -> int | None:
     return int(match.group(0)) if match else None
 
 
-def _form_scalar(value: object) -> str:
-    """One value as Node's ``querystring.stringify`` renders it (objects, null, NaN become empty)."""
+def _js_primitive(value: object) -> str | None:
+    """``String(value)`` for a string, boolean or number; ``None`` for anything else (each caller decides)."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -167,8 +167,16 @@ def _form_scalar(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return js_number_to_string(value) if math.isfinite(value) else ""
-    return ""
+        return js_number_to_string(value)
+    return None
+
+
+def _form_scalar(value: object) -> str:
+    """One value as Node's ``querystring.stringify`` renders it (objects, null, NaN, ±Infinity become empty)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    text = _js_primitive(value)
+    return "" if text is None else text
 
 
 def _escape(text: str) -> str:
@@ -210,12 +218,5 @@ def basic_credentials(client_id: str, secret: str, mode: Literal["strict", "loos
 
 def stringify_header_value(value: object) -> str:
     """A header value as Node's ``http`` module writes it: numbers and booleans stringified JS-style."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return js_number_to_string(value)
-    return str(value)
+    text = _js_primitive(value)
+    return str(value) if text is None else text

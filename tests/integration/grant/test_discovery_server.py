@@ -31,14 +31,19 @@ async def discover(issuer: str) -> ServerMetadata:
     raise LookupError(f"no metadata for {issuer}")
 
 
-def metadata_app(path: str, document: Callable[[web.Request], dict[str, Any]], hits: list[str]) -> web.Application:
+async def serve_metadata(
+    aiohttp_server: AiohttpServer, path: str, document: Callable[[web.Request], dict[str, Any]]
+) -> tuple[TestServer, list[str]]:
+    """A server publishing ``document`` at ``path`` only; it records every path requested in the list returned."""
+    hits: list[str] = []
+
     async def handler(request: web.Request) -> web.Response:
         hits.append(request.path)
         return web.json_response(document(request))
 
     app = web.Application()
     app.router.add_get(path, handler)
-    return app
+    return await aiohttp_server(app), hits
 
 
 def doc_for(issuer_path: str) -> Callable[[web.Request], dict[str, Any]]:
@@ -57,9 +62,9 @@ def doc_for(issuer_path: str) -> Callable[[web.Request], dict[str, Any]]:
 async def test_rfc8414_server_with_a_path_issuer_is_found_at_the_path_inserted_url(
     aiohttp_server: AiohttpServer,
 ) -> None:
-    hits: list[str] = []
-    app = metadata_app("/.well-known/oauth-authorization-server/tenant1", doc_for("/tenant1"), hits)
-    server = await aiohttp_server(app)
+    server, hits = await serve_metadata(
+        aiohttp_server, "/.well-known/oauth-authorization-server/tenant1", doc_for("/tenant1")
+    )
     issuer = str(server.make_url("/tenant1"))
 
     found = await discover(issuer)
@@ -73,9 +78,9 @@ async def test_rfc8414_server_with_a_path_issuer_is_found_at_the_path_inserted_u
 async def test_oidc_only_server_is_found_at_the_appended_url_after_the_rfc8414_one_fails(
     aiohttp_server: AiohttpServer,
 ) -> None:
-    hits: list[str] = []
-    app = metadata_app("/realms/dev/.well-known/openid-configuration", doc_for("/realms/dev"), hits)
-    server = await aiohttp_server(app)
+    server, hits = await serve_metadata(
+        aiohttp_server, "/realms/dev/.well-known/openid-configuration", doc_for("/realms/dev")
+    )
     issuer = str(server.make_url("/realms/dev/"))
 
     with pytest.raises(TokenResponseError, match="differ only in a trailing '/'"):
@@ -87,9 +92,9 @@ async def test_oidc_only_server_is_found_at_the_appended_url_after_the_rfc8414_o
 
 
 async def test_server_announcing_another_issuer_is_refused(aiohttp_server: AiohttpServer) -> None:
-    hits: list[str] = []
-    app = metadata_app("/.well-known/oauth-authorization-server/tenant1", doc_for("/tenant2"), hits)
-    server = await aiohttp_server(app)
+    server, _ = await serve_metadata(
+        aiohttp_server, "/.well-known/oauth-authorization-server/tenant1", doc_for("/tenant2")
+    )
 
     with pytest.raises(TokenResponseError, match="does not match the configured issuer") as info:
         await discover(str(server.make_url("/tenant1")))
@@ -98,9 +103,7 @@ async def test_server_announcing_another_issuer_is_refused(aiohttp_server: Aioht
 
 
 async def test_cache_sends_one_request_for_many_concurrent_callers(aiohttp_server: AiohttpServer) -> None:
-    hits: list[str] = []
-    app = metadata_app("/.well-known/oauth-authorization-server", doc_for(""), hits)
-    server = await aiohttp_server(app)
+    server, hits = await serve_metadata(aiohttp_server, "/.well-known/oauth-authorization-server", doc_for(""))
     issuer = str(server.make_url("")).rstrip("/")
     cache = MetadataCache(ttl=60)
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tokenrelay import ClientCredentials
 from tokenrelay.errors import ConfigError, OAuth2Error, TokenRequestError, TokenResponseError
 from tokenrelay.grant.assertion import CLIENT_ASSERTION_TYPE
+from tokenrelay.grant.discovery import MetadataCache
 
 AiohttpServer = Callable[[web.Application], Awaitable[TestServer]]
 HMAC_SECRET = "a-client-secret-that-is-at-least-32-bytes-long"
@@ -90,6 +91,16 @@ class AuthServer:
         return self.base
 
 
+async def _issuer_with_rsa_key(
+    aiohttp_server: AiohttpServer, rsa_key: rsa.RSAPrivateKey, metadata_path: str
+) -> tuple[AuthServer, dict[str, Any]]:
+    """An issuer (``server.base``) publishing metadata at ``metadata_path`` only, and a ``private_key_jwt``
+    config that discovers it."""
+    server = AuthServer(rsa_key.public_key(), ["RS256"], (metadata_path,))
+    base = await server.serve(aiohttp_server)
+    return server, _config("private_key_jwt", {"issuer": base}, private_key=_pem(rsa_key))
+
+
 async def test_private_key_jwt_assertion_verifies_with_the_public_key(
     aiohttp_server: AiohttpServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:
@@ -141,9 +152,8 @@ def test_invalid_private_key_is_a_config_error() -> None:
 async def test_discovery_finds_the_token_endpoint_once(
     aiohttp_server: AiohttpServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    server = AuthServer(rsa_key.public_key(), ["RS256"], ("/.well-known/oauth-authorization-server",))
-    base = await server.serve(aiohttp_server)
-    config = _config("private_key_jwt", {"issuer": base}, private_key=_pem(rsa_key))
+    server, config = await _issuer_with_rsa_key(aiohttp_server, rsa_key, "/.well-known/oauth-authorization-server")
+    base = server.base
     async with ClientCredentials(config) as client:
         with pytest.raises(OAuth2Error, match="resolve_token_endpoint"):
             _ = client.token_endpoint
@@ -156,12 +166,21 @@ async def test_discovery_finds_the_token_endpoint_once(
     assert server.claims[0]["aud"] == f"{base}/oauth/token"
 
 
+async def test_discovery_runs_once_per_request_even_when_the_cache_keeps_nothing(
+    aiohttp_server: AiohttpServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    server, config = await _issuer_with_rsa_key(aiohttp_server, rsa_key, "/.well-known/oauth-authorization-server")
+    base = server.base
+    async with ClientCredentials(config, metadata_cache=MetadataCache(ttl=0)) as client:
+        await client.get_token()
+    assert server.hits == ["/.well-known/oauth-authorization-server"]
+    assert server.claims[0]["aud"] == f"{base}/oauth/token"
+
+
 async def test_discovery_falls_back_to_the_oidc_document(
     aiohttp_server: AiohttpServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    server = AuthServer(rsa_key.public_key(), ["RS256"], ("/.well-known/openid-configuration",))
-    base = await server.serve(aiohttp_server)
-    config = _config("private_key_jwt", {"issuer": base}, private_key=_pem(rsa_key))
+    server, config = await _issuer_with_rsa_key(aiohttp_server, rsa_key, "/.well-known/openid-configuration")
     async with ClientCredentials(config) as client:
         await client.get_token()
     assert server.hits == ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
@@ -189,13 +208,20 @@ async def test_discovery_without_any_document_raises_the_last_failure(aiohttp_se
     assert len(server.hits) == 2
 
 
+async def serve_metadata(
+    aiohttp_server: AiohttpServer, metadata: Callable[[web.Request], Awaitable[web.Response]]
+) -> str:
+    """A server answering every well-known metadata path with ``metadata``; its base URL (the issuer)."""
+    app = web.Application()
+    app.router.add_get("/.well-known/{name}", metadata)
+    return str((await aiohttp_server(app)).make_url("")).rstrip("/")
+
+
 async def test_discovery_document_for_another_issuer_is_refused(aiohttp_server: AiohttpServer) -> None:
     async def metadata(_: web.Request) -> web.Response:
         return web.json_response({"issuer": "http://127.0.0.1:9/evil", "token_endpoint": "http://127.0.0.1:9/t"})
 
-    app = web.Application()
-    app.router.add_get("/.well-known/{name}", metadata)
-    base = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    base = await serve_metadata(aiohttp_server, metadata)
     config = {"client": {"id": "client-id", "secret": "s"}, "auth": {"issuer": base}}
     async with ClientCredentials(config) as client:
         with pytest.raises(TokenResponseError, match="does not match"):
@@ -207,9 +233,7 @@ async def test_discovery_without_revocation_endpoint_cannot_revoke(aiohttp_serve
         origin = f"http://{request.host}"
         return web.json_response({"issuer": origin, "token_endpoint": f"{origin}/t"}, dumps=json.dumps)
 
-    app = web.Application()
-    app.router.add_get("/.well-known/{name}", metadata)
-    base = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    base = await serve_metadata(aiohttp_server, metadata)
     config = {"client": {"id": "client-id", "secret": "s"}, "auth": {"issuer": base}}
     async with ClientCredentials(config) as client:
         with pytest.raises(ConfigError, match="revocation_endpoint"):

@@ -379,8 +379,8 @@ async def test_cache_a_cancelled_caller_does_not_cancel_the_fetch_for_the_others
     assert fetch.calls == 1
 
 
-async def test_cache_a_fetch_whose_callers_all_left_still_fills_the_cache() -> None:
-    cache, fetch = MetadataCache(), CountingFetch()
+async def abandon_a_held_fetch(cache: MetadataCache, fetch: CountingFetch) -> None:
+    """Start a fetch through ``cache``, cancel its only caller, then let the fetch finish on its own."""
     fetch.release.clear()
     quitter = asyncio.create_task(cache.get(ISSUER, fetch))
     await asyncio.sleep(0)
@@ -388,6 +388,11 @@ async def test_cache_a_fetch_whose_callers_all_left_still_fills_the_cache() -> N
     fetch.release.set()
     for _ in range(5):
         await asyncio.sleep(0)
+
+
+async def test_cache_a_fetch_whose_callers_all_left_still_fills_the_cache() -> None:
+    cache, fetch = MetadataCache(), CountingFetch()
+    await abandon_a_held_fetch(cache, fetch)
 
     await cache.get(ISSUER, fetch)
 
@@ -399,13 +404,7 @@ async def test_cache_an_abandoned_failed_fetch_is_not_reported_as_unretrieved() 
     reported: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     cache, fetch = MetadataCache(), CountingFetch(fail=True)
-    fetch.release.clear()
-    quitter = asyncio.create_task(cache.get(ISSUER, fetch))
-    await asyncio.sleep(0)
-    quitter.cancel()
-    fetch.release.set()
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await abandon_a_held_fetch(cache, fetch)
 
     gc.collect()
 
