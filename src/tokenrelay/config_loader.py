@@ -21,7 +21,7 @@ from pydantic_settings import SettingsError
 
 from tokenrelay.grant.errors import ConfigError, FieldError
 from tokenrelay.grant.urls import is_loopback_host
-from tokenrelay.secrets import resolve_credentials
+from tokenrelay.secrets import resolve_profiles
 from tokenrelay.settings import Settings, build_settings
 
 __all__ = [
@@ -37,6 +37,9 @@ EXIT_CONFIG: Final = 2
 
 _YAML_SUFFIXES: Final = frozenset({".yaml", ".yml", ".json"})
 _TOML_SUFFIXES: Final = frozenset({".toml"})
+#: Why a file whose nesting exhausted the parser's recursion is refused (a ``ConfigError``, never a traceback
+#: that would stop ``check-config`` or silently end a reload's file watch).
+_TOO_DEEP: Final = "nested too deeply"
 
 
 def load_settings(
@@ -139,6 +142,8 @@ def _parse_yaml(path: Path, text: str) -> object:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except RecursionError:  # both parsers recurse per level: a few hundred nested brackets exhaust the stack
+        raise ConfigError(f"{path}: not valid YAML: {_TOO_DEEP}") from None
 
 
 def _parse_toml(path: Path, text: str) -> object:
@@ -146,6 +151,8 @@ def _parse_toml(path: Path, text: str) -> object:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: {_TOO_DEEP}") from None
 
 
 def _validation_problems(exc: ValidationError) -> list[FieldError]:
@@ -176,10 +183,8 @@ def _split_root_message(message: str) -> list[FieldError]:
 
 
 def _secret_problems(settings: Settings, environ: Mapping[str, str] | None) -> list[FieldError]:
-    problems: list[FieldError] = []
-    for name, profile in settings.profiles.items():
-        try:
-            resolve_credentials(name, profile, environ=environ)
-        except ConfigError as exc:
-            problems.extend(exc.errors)
-    return problems
+    try:
+        resolve_profiles(settings.profiles, environ=environ)
+    except ConfigError as exc:
+        return list(exc.errors)
+    return []

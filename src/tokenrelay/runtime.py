@@ -29,7 +29,7 @@ from tokenrelay.grant.errors import ConfigError, FieldError
 from tokenrelay.grant.urls import resolve_url
 from tokenrelay.metrics import Metrics, instrument_fetcher
 from tokenrelay.proxy.routing import RouteTable, TokenBinding
-from tokenrelay.secrets import FileSignature, ResolvedCredentials, file_changed, resolve_credentials, sign_file
+from tokenrelay.secrets import FileSignature, ResolvedCredentials, file_changed, resolve_profiles, sign_file
 from tokenrelay.settings import ProfileSettings, Settings
 from tokenrelay.tokens import TokenCache, cache_key, fetcher_for, request_shape
 from tokenrelay.tokens.policy import policy_for_profile
@@ -65,7 +65,7 @@ async def compile_runtime(
     ``session`` is the IdP session (never the upstream one). A profile whose settings and key are unchanged
     since ``previous`` keeps its client and binding, so its discovery cache and identity carry over.
     """
-    resolved = await asyncio.to_thread(_resolve_all, settings, environ)
+    resolved = await asyncio.to_thread(resolve_profiles, settings.profiles, environ=environ)
     clients: dict[str, ClientCredentials] = {}
     bindings: dict[str, TokenBinding] = {}
     problems: list[FieldError] = []
@@ -187,20 +187,6 @@ class RuntimeHolder:
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.config_reload(outcome)
-
-
-def _resolve_all(settings: Settings, environ: Mapping[str, str] | None) -> dict[str, ResolvedCredentials]:
-    """Every profile's credentials (blocking reads), with every problem reported at once."""
-    resolved: dict[str, ResolvedCredentials] = {}
-    problems: list[FieldError] = []
-    for name, profile in settings.profiles.items():
-        try:
-            resolved[name] = resolve_credentials(name, profile, environ=environ)
-        except ConfigError as exc:
-            problems.extend(exc.errors)
-    if problems:
-        raise ConfigError(problems)
-    return resolved
 
 
 def _sign_route_tls_files(settings: Settings) -> tuple[FileSignature, ...]:

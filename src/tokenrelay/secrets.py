@@ -31,6 +31,7 @@ __all__ = [
     "ResolvedCredentials",
     "file_changed",
     "resolve_credentials",
+    "resolve_profiles",
     "sign_file",
 ]
 
@@ -125,6 +126,24 @@ def resolve_credentials(
     inline_key = _plain_text(profile.client.get("private_key") or profile.client.get("privateKey"))
     digest = digest_credential(secret=_utf8(secret), private_key=_utf8(inline_key), **files)
     return ResolvedCredentials(secret=secret, watched=tuple(watched), digest=digest)
+
+
+def resolve_profiles(
+    profiles: Mapping[str, ProfileSettings], *, environ: Mapping[str, str] | None = None
+) -> dict[str, ResolvedCredentials]:
+    """:func:`resolve_credentials` for every profile, with every problem of every profile in one
+    :class:`ConfigError` (what the loader reports and what a compile needs alike). Blocking, as it is.
+    """
+    resolved: dict[str, ResolvedCredentials] = {}
+    problems: list[FieldError] = []
+    for name, profile in profiles.items():
+        try:
+            resolved[name] = resolve_credentials(name, profile, environ=environ)
+        except ConfigError as exc:
+            problems.extend(exc.errors)
+    if problems:
+        raise ConfigError(problems)
+    return resolved
 
 
 def _credential_files(profile: ProfileSettings) -> list[tuple[str, str, Path]]:

@@ -123,12 +123,9 @@ class TokenCache:
 
     async def get(self, key: CacheKey, fetch: Fetcher, policy: RefreshPolicy) -> CachedToken:
         """A valid token for ``key``; raises :class:`TokenUnavailable` when none can be had now."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            token = entry.token
-            if token is not None and self._clock() < token.refresh_at:
-                entry.hits += 1
-                return token
+        token = self.peek(key)
+        if token is not None:
+            return token
         return await self._get_slow(key, fetch, policy)
 
     async def _get_slow(self, key: CacheKey, fetch: Fetcher, policy: RefreshPolicy) -> CachedToken:
@@ -233,8 +230,8 @@ class TokenCache:
         entry.retry_at = -math.inf
         now = self._clock()
         duration = now - started
+        expires_in = round(token.expires_at - now, 3)
         if not fetched:
-            expires_in = round(token.expires_at - now, 3)
             _log.debug("token.loaded", key=str(key), fingerprint=token.fingerprint, expires_in=expires_in)
             return
         entry.fetches_ok += 1
@@ -242,7 +239,7 @@ class TokenCache:
             "token.fetched",
             key=str(key),
             fingerprint=token.fingerprint,
-            expires_in=round(token.expires_at - now, 3),
+            expires_in=expires_in,
             duration=round(duration, 6),
             refresh=refresh,
         )

@@ -95,7 +95,7 @@ class TokenUnavailable(Exception):  # the contract's name (interfaces.md)
     """No valid token can be had right now; ``retry_after`` says when trying again makes sense.
 
     ``reason`` is the cause (``idp_error``, ``idp_unreachable``, ``timeout``, ``invalid_response``,
-    ``expired_on_arrival``, ``config``, ``store``, ``internal``, ``closed``), ``error`` the endpoint's RFC 6749
+    ``expired_on_arrival``, ``config``, ``internal``, ``closed``), ``error`` the endpoint's RFC 6749
     ``error`` code when it sent one, and ``permanent`` is true when retrying cannot help until the
     configuration changes (``invalid_client``, ``unauthorized_client``). The message never contains a token,
     a secret or the endpoint's free text.

@@ -201,28 +201,38 @@ async def test_prefetch_gets_the_first_token_in_the_background(
     await holder.aclose()
 
 
+async def restart_warnings(
+    idp: FakeIdp,
+    upstream: Upstream,
+    session: aiohttp.ClientSession,
+    cache: TokenCache,
+    *reloads: dict[str, Any],
+) -> list[object]:
+    """Reload a holder with ``relay_config(**sections)`` for each of ``reloads`` in turn; return the sections
+    each ``config_change_needs_restart`` warning named."""
+    runtime = await compile_runtime(settings_with(idp, upstream), session=session, previous=None)
+    holder = RuntimeHolder(runtime, session=session, cache=cache)
+    with capture_logs() as logs:
+        for sections in reloads:
+            await holder.reload(build_settings(relay_config(idp, upstream, **sections)))
+    await holder.aclose()
+    return [entry["sections"] for entry in logs if entry["event"] == "config_change_needs_restart"]
+
+
 async def test_reload_warns_when_a_restart_only_section_changed(
     idp: FakeIdp, upstream: Upstream, session: aiohttp.ClientSession, cache: TokenCache
 ) -> None:
     """Listeners and the access policy are read at startup: a reload that changes them says a restart is needed."""
-    runtime = await compile_runtime(settings_with(idp, upstream), session=session, previous=None)
-    holder = RuntimeHolder(runtime, session=session, cache=cache)
-    with capture_logs() as logs:
-        await holder.reload(build_settings(relay_config(idp, upstream, listen={"host": "127.0.0.1", "port": 1234})))
-    warnings = [entry for entry in logs if entry["event"] == "config_change_needs_restart"]
-    assert [entry["sections"] for entry in warnings] == [["listen"]]
+    listen = {"host": "127.0.0.1", "port": 1234}
+    assert await restart_warnings(idp, upstream, session, cache, {"listen": listen}) == [["listen"]]
 
 
 async def test_reload_of_the_readiness_mode_alone_needs_no_restart(
     idp: FakeIdp, upstream: Upstream, session: aiohttp.ClientSession, cache: TokenCache
 ) -> None:
     """``admin.readiness`` is read on every ``/readyz``: changing it is no restart-only change of ``admin``."""
-    runtime = await compile_runtime(settings_with(idp, upstream), session=session, previous=None)
-    holder = RuntimeHolder(runtime, session=session, cache=cache)
-    with capture_logs() as logs:
-        strict = {"host": "127.0.0.1", "port": 0, "readiness": "strict"}
-        await holder.reload(build_settings(relay_config(idp, upstream, admin=strict)))
-        await holder.reload(build_settings(relay_config(idp, upstream, admin=strict | {"port": 1234})))
-    warnings = [entry for entry in logs if entry["event"] == "config_change_needs_restart"]
-    assert [entry["sections"] for entry in warnings] == [["admin"]]  # only the port change
-    await holder.aclose()
+    strict = {"host": "127.0.0.1", "port": 0, "readiness": "strict"}
+    warnings = await restart_warnings(
+        idp, upstream, session, cache, {"admin": strict}, {"admin": strict | {"port": 1234}}
+    )
+    assert warnings == [["admin"]]  # only the port change

@@ -196,6 +196,19 @@ def test_toml_syntax_error_is_a_config_error(write_config: WriteConfig) -> None:
         read_config_file(write_config("broken.toml", "[listen\nport = 1\n"))
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "kind"),
+    [
+        ("deep.yaml", "listen: " + "[" * 5000 + "]" * 5000 + "\n", "YAML"),
+        ("deep.toml", "x = " + "[" * 5000 + "]" * 5000 + "\n", "TOML"),
+    ],
+)
+def test_absurdly_nested_file_is_a_config_error(write_config: WriteConfig, name: str, text: str, kind: str) -> None:
+    """Nesting that exhausts the parser's recursion is refused like any broken file, not raised as RecursionError."""
+    with pytest.raises(ConfigError, match=f"not valid {kind}: nested too deeply"):
+        load_settings(write_config(name, text))
+
+
 def test_unknown_extension_is_refused(write_config: WriteConfig) -> None:
     """The format comes from the extension; an unknown one is refused rather than guessed."""
     with pytest.raises(ConfigError, match=r"unknown config file type '\.ini'"):

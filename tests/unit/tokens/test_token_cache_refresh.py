@@ -15,12 +15,24 @@ from tests.unit.tokens.tokencache_support import (
     tokens,
 )
 from tokenrelay.grant.errors import TransportError
-from tokenrelay.tokens import TokenUnavailable
+from tokenrelay.tokens import CachedToken, CacheKey, TokenCache, TokenUnavailable
 
 
 async def settle() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
+
+
+async def start_refresh(
+    clock: FakeClock, cache: TokenCache, key: CacheKey, fetch: ScriptedFetcher
+) -> tuple[CachedToken, CachedToken]:
+    """Get the first token, move to its refresh point and get again, which starts the background refresh;
+    let that run. Returns the first token and what the second get served."""
+    first = await cache.get(key, fetch, POLICY)
+    clock.now = first.refresh_at
+    served = await cache.get(key, fetch, POLICY)
+    await settle()
+    return first, served
 
 
 async def test_get_in_the_refresh_window_returns_at_once_while_the_refresh_hangs() -> None:
@@ -70,10 +82,8 @@ async def test_failed_refresh_keeps_serving_the_valid_token() -> None:
     clock = FakeClock()
     cache, key = make_cache(clock, rand=1.0), make_key()
     fetch = ScriptedFetcher([*tokens(1), TransportError("refused")])
-    first = await cache.get(key, fetch, POLICY)
-    clock.now = first.refresh_at
-    assert await cache.get(key, fetch, POLICY) is first
-    await settle()
+    first, served = await start_refresh(clock, cache, key, fetch)
+    assert served is first
     assert fetch.calls == 2
     assert await cache.get(key, fetch, POLICY) is first
     await settle()
@@ -87,10 +97,7 @@ async def test_refresh_retries_after_backoff_and_recovers() -> None:
     clock = FakeClock()
     cache, key = make_cache(clock, rand=1.0), make_key()
     fetch = ScriptedFetcher([*tokens(1), TransportError("refused"), *tokens(2)[1:]])
-    first = await cache.get(key, fetch, POLICY)
-    clock.now = first.refresh_at
-    await cache.get(key, fetch, POLICY)
-    await settle()
+    first, _ = await start_refresh(clock, cache, key, fetch)
     clock.advance(POLICY.backoff_initial)
     assert await cache.get(key, fetch, POLICY) is first
     await settle()
@@ -122,10 +129,7 @@ async def test_token_expiring_during_a_failing_refresh_is_not_served() -> None:
     clock = FakeClock()
     cache, key = make_cache(clock, rand=1.0), make_key()
     fetch = ScriptedFetcher([*tokens(1), TransportError("refused")])
-    first = await cache.get(key, fetch, POLICY)
-    clock.now = first.refresh_at
-    await cache.get(key, fetch, POLICY)
-    await settle()
+    first, _ = await start_refresh(clock, cache, key, fetch)
     clock.now = first.expires_at
     with pytest.raises(TokenUnavailable):
         await cache.get(key, fetch, POLICY)
