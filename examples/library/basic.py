@@ -25,6 +25,7 @@ from tokenrelay import ClientCredentials
 from tokenrelay.errors import OAuth2Error, TokenRequestError
 
 
+# Repeated in each script here on purpose: every example stands alone, to be copied without the others.
 def config_from_env() -> dict[str, Any]:
     """The grant configuration, defaulting to a dev IdP started with ``tokenrelay dev-idp --port 9000``."""
     secret = os.environ.get("TOKENRELAY_EXAMPLE_CLIENT_SECRET") or os.environ.get("TOKENRELAY_DEV_IDP_SECRET")

@@ -33,6 +33,7 @@ CONCURRENT_REQUESTS = 5
 API_URL = os.environ.get("TOKENRELAY_EXAMPLE_API_URL")
 
 
+# Repeated in each script here on purpose: every example stands alone, to be copied without the others.
 def config_from_env() -> dict[str, Any]:
     """The grant configuration, defaulting to a dev IdP started with ``tokenrelay dev-idp --port 9000``."""
     secret = os.environ.get("TOKENRELAY_EXAMPLE_CLIENT_SECRET") or os.environ.get("TOKENRELAY_DEV_IDP_SECRET")

@@ -22,7 +22,8 @@ The public names of all three are re-exported here, so ``from tokenrelay.log imp
 
 Loggers used by the project: ``tokenrelay.access`` (one line per request), ``tokenrelay.tokens``,
 ``tokenrelay.proxy``, ``tokenrelay.config``, ``tokenrelay.grant``, ``tokenrelay.server``. The per-request
-``request_id`` lives in structlog's contextvars (:func:`bind_request`).
+``request_id`` lives in structlog's contextvars: the proxy handler sets structlog's own variable for it directly
+(cheaper per request); :func:`bind_request` does the same for code that handles requests of its own.
 """
 
 from __future__ import annotations

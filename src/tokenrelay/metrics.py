@@ -11,7 +11,8 @@ Who feeds what (see ``docs/operations.md`` for the full list with types and labe
   compiled, so the cache stays free of metrics code and every outcome (ok, RFC 6749 §5.2 error code, transport)
   is seen exactly where it happens;
 - token expiry gauges are read from ``TokenCache.status()`` at render time, so they can never go stale;
-- IdP and connection-pool timings come from aiohttp ``TraceConfig`` hooks (:mod:`tokenrelay.tracing`).
+- IdP timings come from an aiohttp ``TraceConfig`` on the IdP session, connection-pool waits, opens and reuses
+  from the upstream session's connector (:mod:`tokenrelay.tracing`).
 
 Label cardinality is bounded by construction: routes and profiles come from the configuration, methods are
 normalised to a known set, statuses are integers, and fetch outcomes are a closed vocabulary.

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import jwt
 import pytest
 from cryptography import x509
@@ -179,6 +180,32 @@ class ProtectedApi:
     url: str
     config: ProtectedApiConfig
     seen: list[Seen]
+
+
+def protected_api_config(provider: OidcProvider, resources: tuple[str, ...]) -> ProtectedApiConfig:
+    """A protected API that trusts ``provider`` and accepts tokens for ``resources``."""
+    return ProtectedApiConfig(
+        issuer=provider.issuer,
+        jwks_uri=provider.jwks_uri,
+        introspection_endpoint=provider.introspection_endpoint,
+        resources=resources,
+        client_id=provider.api_client.client_id,
+        client_secret=provider.api_client.secret or "",
+    )
+
+
+async def verify_with_jwks(session: aiohttp.ClientSession, provider: OidcProvider, token: str) -> dict[str, Any]:
+    """Verify an RFC 9068 access token against the provider's JWKS, independently of tokenrelay and of the
+    protected API."""
+    async with session.get(provider.jwks_uri) as response:
+        jwks = jwt.PyJWKSet.from_dict(await response.json())
+    header = jwt.get_unverified_header(token)
+    assert header["typ"] == "at+jwt"
+    key = next(k for k in jwks.keys if k.key_id == header["kid"])
+    claims: dict[str, Any] = jwt.decode(
+        token, key, algorithms=["RS256"], audience=provider.resource, issuer=provider.issuer
+    )
+    return claims
 
 
 def _secret() -> str:

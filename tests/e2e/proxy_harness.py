@@ -249,19 +249,6 @@ async def run_cli(*args: str, env: Mapping[str, str] = {}) -> subprocess.Complet
     )
 
 
-def metric_value(exposition: str, name: str, **labels: str) -> float:
-    """The sum of ``name``'s samples whose labels include ``labels`` (Prometheus text format; 0 if none)."""
-    total = 0.0
-    for line in exposition.splitlines():
-        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)", line)
-        if match is None or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
-        if all(found.get(key) == value for key, value in labels.items()):
-            total += float(match.group(3))
-    return total
-
-
 def grants_logged(provider: OidcProvider, client_id: str) -> int:
     """How many tokens the provider issued to ``client_id`` so far (its own ``grant.success`` log events)."""
     count = 0

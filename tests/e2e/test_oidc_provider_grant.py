@@ -17,7 +17,6 @@ import dataclasses
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -36,18 +35,13 @@ from tests.e2e.harness import (
     make_clients,
     rsa_client,
     start_oidc_provider,
+    verify_with_jwks,
 )
 from tests.e2e.protected_api import create_app
 from tokenrelay import ClientCredentials
 from tokenrelay.errors import TokenRequestError
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client_session:
-        yield client_session
 
 
 async def call_api(
@@ -91,19 +85,6 @@ async def plain_token(
         assert response.status == 200, await response.text()
         body: dict[str, Any] = await response.json()
         return body
-
-
-async def verify_with_jwks(session: aiohttp.ClientSession, provider: OidcProvider, token: str) -> dict[str, Any]:
-    """Verify an access token against the provider's JWKS, independently of the protected API."""
-    async with session.get(provider.jwks_uri) as response:
-        jwks = jwt.PyJWKSet.from_dict(await response.json())
-    header = jwt.get_unverified_header(token)
-    assert header["typ"] == "at+jwt"
-    key = next(k for k in jwks.keys if k.key_id == header["kid"])
-    claims: dict[str, Any] = jwt.decode(
-        token, key, algorithms=["RS256"], audience=provider.resource, issuer=provider.issuer
-    )
-    return claims
 
 
 async def wait_until_expired(token: str, *, not_before: float = 0.0) -> None:

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import secrets
 import ssl
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import jwt
 import pytest
 from pytest_aiohttp import AiohttpServer
 
@@ -29,9 +27,11 @@ from tests.e2e.harness import (
     OidcProvider,
     ProtectedApi,
     log_offset,
+    protected_api_config,
     provider_events,
+    verify_with_jwks,
 )
-from tests.e2e.protected_api import SEEN, ProtectedApiConfig, create_app
+from tests.e2e.protected_api import SEEN, create_app
 from tokenrelay import ClientCredentials
 from tokenrelay.errors import TokenRequestError
 
@@ -47,22 +47,9 @@ OTHER_METHOD = {"tls_client_auth": "self_signed_tls_client_auth", "self_signed_t
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client_session:
-        yield client_session
-
-
-@pytest.fixture
 async def mtls_protected_api(mtls_oidc_provider: OidcProvider, aiohttp_server: AiohttpServer) -> ProtectedApi:
     """The protected API, trusting the mTLS provider (its JWT resource only)."""
-    config = ProtectedApiConfig(
-        issuer=mtls_oidc_provider.issuer,
-        jwks_uri=mtls_oidc_provider.jwks_uri,
-        introspection_endpoint=mtls_oidc_provider.introspection_endpoint,
-        resources=(mtls_oidc_provider.resource,),
-        client_id=mtls_oidc_provider.api_client.client_id,
-        client_secret=mtls_oidc_provider.api_client.secret or "",
-    )
+    config = protected_api_config(mtls_oidc_provider, (mtls_oidc_provider.resource,))
     app = create_app(config)
     server = await aiohttp_server(app, host="127.0.0.1")
     return ProtectedApi(url=str(server.make_url("/")), config=config, seen=app[SEEN])
@@ -89,18 +76,6 @@ async def plain_mtls_token(
     async with session.post(url, data=form | params, ssl=tls) as response:
         body: dict[str, Any] = await response.json()
         return response.status, body
-
-
-async def verify_with_jwks(session: aiohttp.ClientSession, provider: OidcProvider, token: str) -> dict[str, Any]:
-    """Verify an access token against the provider's JWKS, independently of tokenrelay."""
-    async with session.get(provider.jwks_uri) as response:
-        jwks = jwt.PyJWKSet.from_dict(await response.json())
-    header = jwt.get_unverified_header(token)
-    key = next(k for k in jwks.keys if k.key_id == header["kid"])
-    claims: dict[str, Any] = jwt.decode(
-        token, key, algorithms=["RS256"], audience=provider.resource, issuer=provider.issuer
-    )
-    return claims
 
 
 def grant_events(provider: OidcProvider, since: int) -> list[dict[str, Any]]:

@@ -22,8 +22,8 @@ import pytest
 from multidict import CIMultiDictProxy
 from pytest_aiohttp import AiohttpServer
 
-from tests.e2e.harness import OPAQUE_RESOURCE, RESOURCE, SHORT_LIVED_RESOURCE, OidcProvider
-from tests.e2e.protected_api import SEEN, ProtectedApiConfig, Seen, create_app, fingerprint
+from tests.e2e.harness import OPAQUE_RESOURCE, RESOURCE, SHORT_LIVED_RESOURCE, OidcProvider, protected_api_config
+from tests.e2e.protected_api import SEEN, Seen, create_app, fingerprint
 from tests.e2e.proxy_harness import (
     Profile,
     Relay,
@@ -31,12 +31,12 @@ from tests.e2e.proxy_harness import (
     capture_tokens,
     grants_logged,
     leaks,
-    metric_value,
     relay_config,
     run_cli,
     start_relay,
     wait_for_readyz,
 )
+from tokenrelay.demo_support import metric_value
 
 pytestmark = pytest.mark.e2e
 
@@ -62,24 +62,11 @@ class Api:
 
 @pytest.fixture
 async def api(oidc_provider: OidcProvider, aiohttp_server: AiohttpServer) -> Api:
-    config = ProtectedApiConfig(
-        issuer=oidc_provider.issuer,
-        jwks_uri=oidc_provider.jwks_uri,
-        introspection_endpoint=oidc_provider.introspection_endpoint,
-        resources=(RESOURCE, SHORT_LIVED_RESOURCE, OPAQUE_RESOURCE),
-        client_id=oidc_provider.api_client.client_id,
-        client_secret=oidc_provider.api_client.secret or "",
-    )
+    config = protected_api_config(oidc_provider, (RESOURCE, SHORT_LIVED_RESOURCE, OPAQUE_RESOURCE))
     app = create_app(config)
     tokens = capture_tokens(app)
     server = await aiohttp_server(app, host="127.0.0.1")
     return Api(url=str(server.make_url("/")), seen=app[SEEN], tokens=tokens)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client_session:
-        yield client_session
 
 
 Start = Callable[..., Awaitable[tuple[Relay, RelayConfig]]]

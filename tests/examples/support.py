@@ -43,7 +43,7 @@ class CheckResult:
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without any ``TOKENRELAY_*`` variable, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENRELAY_")}
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("TOKENRELAY_")}
     env.update(extra or {})
     return env
 

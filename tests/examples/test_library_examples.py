@@ -4,6 +4,7 @@ shows the expected outcome and never the client secret or a token."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -99,6 +100,29 @@ async def test_basic_reports_a_refused_client_without_a_traceback(dev_idp: Stack
     assert "Traceback" not in run.stderr
     assert "wrong-" not in run.stdout + run.stderr
     assert issued(stack) == []
+
+
+def repeated_parts(script: Path) -> list[str | None]:
+    """The source of what every script repeats to stand alone: ``config_from_env``, ``TOKEN_PARAMS`` and the
+    ``__main__`` block."""
+    source = script.read_text(encoding="utf-8")
+    return [
+        ast.get_source_segment(source, node)
+        for node in ast.parse(source).body
+        if (isinstance(node, ast.FunctionDef) and node.name == "config_from_env")
+        or (isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "TOKEN_PARAMS")
+        or (isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'")
+    ]
+
+
+def test_examples_repeat_their_shared_lines_identically() -> None:
+    # Each script stands alone (README.md), so a fix to these lines must reach every copy.
+    scripts = sorted(LIBRARY.glob("*.py"))
+    expected = repeated_parts(scripts[0])
+    assert len(scripts) == 4
+    assert len(expected) == 3
+    for script in scripts[1:]:
+        assert repeated_parts(script) == expected, script.name
 
 
 async def test_examples_without_a_secret_say_which_variable_to_set() -> None:

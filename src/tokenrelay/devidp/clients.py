@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -45,8 +45,8 @@ __all__ = [
 ]
 
 #: The client authentication methods the dev IdP implements, by their RFC 7591 names.
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt")
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"]
+AUTH_METHODS: tuple[str, ...] = get_args(AuthMethod)
 _SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
 
 DEMO_CLIENT_ID = "demo-client"

@@ -129,8 +129,8 @@ async def _faults(request: web.Request) -> web.Response:
         state.reset_faults()
     else:
         state.inject_faults(*parsed)
-    logger.info("faults set", pending=state.stats()["faults_pending"])
-    return web.json_response({"faults_pending": state.stats()["faults_pending"]})
+    logger.info("faults set", pending=state.faults_pending)
+    return web.json_response({"faults_pending": state.faults_pending})
 
 
 def parse_fault_request(spec: Any) -> tuple[int, Fault] | None:

@@ -7,10 +7,9 @@ outage shows up as 401s rather than as silently accepted revoked tokens.
 
 from __future__ import annotations
 
-import base64
-from urllib.parse import quote_plus
-
 import aiohttp
+
+from tokenrelay.grant.encoding import basic_credentials
 
 __all__ = ["IntrospectionCheck"]
 
@@ -21,8 +20,7 @@ class IntrospectionCheck:
     def __init__(self, url: str, client_id: str, client_secret: str, *, timeout: float = 5.0) -> None:
         self.url = url
         self.calls = 0
-        raw = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
-        self._authorization = "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
+        self._authorization = basic_credentials(client_id, client_secret, "strict")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 

@@ -124,6 +124,11 @@ class DevIdpState:
         """Drop every pending fault."""
         self._faults.clear()
 
+    @property
+    def faults_pending(self) -> int:
+        """How many token requests will still get an injected fault."""
+        return len(self._faults)
+
     def take_fault(self) -> Fault | None:
         """The fault for the token request being served, if one is pending (consumes it)."""
         if not self._faults:
@@ -198,7 +203,7 @@ class DevIdpState:
                 name: self._counters[name]
                 for name in ("token_requests", "tokens_issued", "revocations", "faults_served")
             },
-            "faults_pending": len(self._faults),
+            "faults_pending": self.faults_pending,
             "revoked": len(self.revoked),
             "recent_tokens": [r.to_dict() for r in self.recent],
         }

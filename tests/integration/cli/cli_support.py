@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import yaml
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,19 @@ async def run_cli(*args: str | Path, env: dict[str, str], limit: float = 30.0) -
     stdout, stderr = await asyncio.wait_for(process.communicate(), limit)
     assert process.returncode is not None
     return Result(process.returncode, stdout.decode(), stderr.decode())
+
+
+async def spawn_serve(
+    tmp_path: Path, config: Mapping[str, Any], env: dict[str, str], *args: str, stdout: int, stderr: int
+) -> tuple[asyncio.subprocess.Process, Path]:
+    """Write ``config`` to ``tmp_path/relay.yaml`` and start ``python -m tokenrelay serve --config`` on it with
+    ``args``; returns at once (see :func:`wait_until_healthy`) with the process and the config file's path."""
+    path = tmp_path / "relay.yaml"
+    path.write_text(yaml.safe_dump(dict(config)))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tokenrelay", "serve", "--config", str(path), *args, stdout=stdout, stderr=stderr, env=env
+    )
+    return process, path
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.integration.cli.cli_support import free_port, wait_until_healthy
+from tests.integration.cli.cli_support import free_port, spawn_serve, wait_until_healthy
 from tests.integration.runtime.runtime_support import FakeIdp, Upstream, relay_config
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -51,24 +51,13 @@ async def serving(
     """Start ``python -m tokenrelay serve`` on free ports; SIGTERM and reap it at the end."""
     port, admin_port = free_port(), free_port()
     config = {**config, "server": {"shutdown_grace": grace}}
-    path = tmp_path / "relay.yaml"
-    path.write_text(yaml.safe_dump(config))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tokenrelay",
-        "serve",
-        "--config",
-        str(path),
-        "--port",
-        str(port),
-        "--admin-port",
-        str(admin_port),
-        "--log-format",
-        "json",
+    process, path = await spawn_serve(
+        tmp_path,
+        config,
+        env,
+        *("--port", str(port), "--admin-port", str(admin_port), "--log-format", "json"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env=env,
     )
     served = Served(process, path, config, port, admin_port)
     try:

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.integration.cli.cli_support import free_port, wait_until_healthy
+from tests.integration.cli.cli_support import free_port, spawn_serve, wait_until_healthy
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -104,12 +103,9 @@ async def test_serve_output_at_debug_level_holds_no_secret_and_no_token(
         "routes": [{"name": "billing", "match": {"path_prefix": "/billing"}, "upstream": upstream_url,
                     "strip_prefix": True, "profile": "billing"}],
     }  # fmt: skip
-    path = tmp_path / "relay.yaml"
-    path.write_text(yaml.safe_dump(config))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tokenrelay", "serve", "--config", str(path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env,
-    )  # fmt: skip
+    process, _ = await spawn_serve(
+        tmp_path, config, cli_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     output = asyncio.gather(process.stdout.read(), process.stderr.read())  # type: ignore[union-attr]
     try:
         await wait_until_healthy(admin_port, process)

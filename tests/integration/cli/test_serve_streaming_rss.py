@@ -17,11 +17,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.integration.cli.cli_support import free_port, wait_until_healthy
+from tests.integration.cli.cli_support import free_port, spawn_serve, wait_until_healthy
 from tests.integration.runtime.runtime_support import FakeIdp
 
 pytestmark = [
@@ -85,12 +84,9 @@ async def run_proxy(
         "routes": [{"name": "bulk", "match": {"path_prefix": "/bulk"}, "upstream": upstream_url,
                     "strip_prefix": True, "profile": "bulk", "timeouts": {"total": None}}],
     }  # fmt: skip
-    path = tmp_path / "relay.yaml"
-    path.write_text(yaml.safe_dump(config))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tokenrelay", "serve", "--config", str(path),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env,
-    )  # fmt: skip
+    process, _ = await spawn_serve(
+        tmp_path, config, env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
     await wait_until_healthy(admin_port, process)
     return process, port
 
