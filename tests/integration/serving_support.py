@@ -7,6 +7,7 @@ the real cache, the real grant core); this is the one way they start and stop it
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -71,3 +72,15 @@ async def catch_all(aiohttp_server: ServerFactory, handler: Handler) -> str:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     return await base_url(aiohttp_server, app)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, limit: float = 5.0, interval: float = 0.02) -> None:
+    """Poll ``check`` (state outside this process's events: metrics, HTTP answers) until true, within ``limit``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    for attempt in itertools.count():
+        if await check():
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {limit} s ({attempt + 1} checks)")
+        await asyncio.sleep(interval)

@@ -7,13 +7,16 @@ every state with the real ``TokenCache`` deciding what is permanent and what is 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.integration.serving_support import ServerFactory
 from tests.shared_fixtures import restore_logging as restore_logging  # autouse: undo configure_logging
 from tokenrelay.admin import create_admin_app
 from tokenrelay.metrics import Metrics
@@ -24,6 +27,10 @@ from tokenrelay.tokens import TokenCache
 #: The access token the test IdP issues; tests assert it never appears in admin output.
 ISSUED_TOKEN = "admin-test-access-token-5f0c2b9e"
 CLIENT_SECRET = "admin-test-client-secret-77aa"
+
+Client = TestClient[web.Request, web.Application]
+#: pytest-aiohttp's ``aiohttp_client`` fixture, for an application.
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
 @dataclass
@@ -51,6 +58,10 @@ class AdminStack:
         binding = self.holder.current.bindings[profile]
         await self.cache.get(binding.key, binding.fetch, binding.policy)
 
+    def admin_app(self, **options: Any) -> web.Application:
+        """The admin application over this stack; ``options`` go to ``create_admin_app`` as they are."""
+        return create_admin_app(holder=self.holder, cache=self.cache, metrics=self.metrics, **options)
+
 
 class Clock:
     """The cache's monotonic clock, advanced by hand so expiry needs no sleeping."""
@@ -63,7 +74,7 @@ class Clock:
 
 
 @pytest.fixture(name="idp")
-async def _idp_fixture(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> FakeIdP:
+async def _idp_fixture(aiohttp_server: ServerFactory) -> FakeIdP:
     state: dict[str, FakeIdP] = {}
 
     async def token(request: web.Request) -> web.Response:
@@ -98,22 +109,27 @@ def settings_for(idp: FakeIdP, *, api_scope: str = "read") -> Settings:
     )
 
 
+@asynccontextmanager
+async def running(settings: Settings, cache: TokenCache, metrics: Metrics) -> AsyncIterator[RuntimeHolder]:
+    """The real runtime compiled from ``settings`` over ``cache``; closed (holder, then cache) on the way out."""
+    async with aiohttp.ClientSession() as session:
+        runtime = await compile_runtime(settings, session=session, previous=None, metrics=metrics)
+        holder = RuntimeHolder(runtime, session=session, cache=cache, metrics=metrics)
+        yield holder
+        await holder.aclose()
+        await cache.aclose()
+
+
 @pytest.fixture(name="stack")
 async def _stack_fixture(idp: FakeIdP) -> AsyncIterator[AdminStack]:
     clock = Clock()
     metrics = Metrics(version="0.0.0-test")
     cache = TokenCache(clock=clock)
     settings = settings_for(idp)
-    async with aiohttp.ClientSession() as session:
-        runtime = await compile_runtime(settings, session=session, previous=None, metrics=metrics)
-        holder = RuntimeHolder(runtime, session=session, cache=cache, metrics=metrics)
+    async with running(settings, cache, metrics) as holder:
         yield AdminStack(idp=idp, holder=holder, cache=cache, metrics=metrics, settings=settings, clock=clock)
-        await holder.aclose()
-        await cache.aclose()
 
 
 @pytest.fixture(name="admin")
-async def _admin_fixture(
-    stack: AdminStack, aiohttp_client: Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
-) -> TestClient[web.Request, web.Application]:
-    return await aiohttp_client(create_admin_app(holder=stack.holder, cache=stack.cache, metrics=stack.metrics))
+async def _admin_fixture(stack: AdminStack, aiohttp_client: ClientFactory) -> Client:
+    return await aiohttp_client(stack.admin_app())

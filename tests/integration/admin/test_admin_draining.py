@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from aiohttp import web
-from aiohttp.test_utils import TestClient
-
-from tests.integration.admin.conftest import AdminStack
-from tokenrelay.admin import create_admin_app
-
-Client = TestClient[web.Request, web.Application]
-ClientFactory = Callable[[web.Application], Awaitable[Client]]
+from tests.integration.admin.conftest import AdminStack, ClientFactory
 
 
 async def test_readyz_fails_with_draining_once_the_drain_starts(
@@ -19,10 +10,7 @@ async def test_readyz_fails_with_draining_once_the_drain_starts(
 ) -> None:
     """Ready before; 503 ``{"status": "draining"}`` after, though the token is still valid; healthz stays 200."""
     state = {"draining": False}
-    app = create_admin_app(
-        holder=stack.holder, cache=stack.cache, metrics=stack.metrics, draining=lambda: state["draining"]
-    )
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(stack.admin_app(draining=lambda: state["draining"]))
     await stack.fetch("api")
     assert (await client.get("/readyz")).status == 200
     state["draining"] = True

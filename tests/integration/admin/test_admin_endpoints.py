@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from tests.integration.admin.conftest import CLIENT_SECRET, ISSUED_TOKEN, AdminStack, settings_for
+from tests.integration.admin.conftest import (
+    CLIENT_SECRET,
+    ISSUED_TOKEN,
+    AdminStack,
+    Client,
+    ClientFactory,
+    settings_for,
+)
 from tests.unit.observability.prom_exposition import parse
-from tokenrelay.admin import ProfileReadiness, Readiness, ReadinessCheck, create_admin_app
+from tokenrelay.admin import ProfileReadiness, Readiness, ReadinessCheck
 from tokenrelay.fingerprints import fingerprint
 from tokenrelay.tokens import TokenUnavailable
-
-Client = TestClient[web.Request, web.Application]
-ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
 async def test_healthz_answers_ok_while_the_loop_runs(admin: Client) -> None:
@@ -94,9 +95,7 @@ async def test_a_reload_that_changes_the_key_does_not_undo_startup(admin: Client
 async def test_strict_readiness_requires_a_valid_token_now(stack: AdminStack, aiohttp_client: ClientFactory) -> None:
     """``strict`` mode turns the same outage into 503."""
     check = ReadinessCheck(stack.holder, stack.cache, mode="strict")
-    admin = await aiohttp_client(
-        create_admin_app(holder=stack.holder, cache=stack.cache, metrics=stack.metrics, readiness=check)
-    )
+    admin = await aiohttp_client(stack.admin_app(readiness=check))
     await stack.fetch("api")
     assert (await admin.get("/readyz")).status == 200
     stack.clock.now += 10_000.0
@@ -106,16 +105,21 @@ async def test_strict_readiness_requires_a_valid_token_now(stack: AdminStack, ai
 
 
 async def test_lenient_readiness_fails_only_on_permanent_failures(stack: AdminStack) -> None:
-    """``lenient`` is ready before any token exists."""
-    assert ReadinessCheck(stack.holder, stack.cache, mode="lenient")().ready
+    """``lenient`` is ready before any token exists, and not once the IdP rejects the client."""
+    check = ReadinessCheck(stack.holder, stack.cache, mode="lenient")
+    assert check().ready
+    stack.idp.mode = "invalid_client"
+    with pytest.raises(TokenUnavailable):
+        await stack.fetch("api")
+    verdict = check()
+    assert not verdict.ready
+    assert verdict.profiles["api"].reason == "permanent_failure"
 
 
 async def test_a_custom_readiness_callable_is_used(stack: AdminStack, aiohttp_client: ClientFactory) -> None:
     """The app serves whatever verdict the given callable returns, with its generation and reasons."""
     verdict = Readiness(ready=False, generation=7, profiles={"x": ProfileReadiness(False, "draining")}, reason="stop")
-    admin = await aiohttp_client(
-        create_admin_app(holder=stack.holder, cache=stack.cache, metrics=stack.metrics, readiness=lambda: verdict)
-    )
+    admin = await aiohttp_client(stack.admin_app(readiness=lambda: verdict))
     response = await admin.get("/readyz")
     assert response.status == 503
     assert await response.json() == {
@@ -173,12 +177,7 @@ async def test_allow_clients_refuses_peers_outside_the_networks(
     stack: AdminStack, aiohttp_client: ClientFactory
 ) -> None:
     """With allow_clients set, a loopback peer outside them gets 403 (still no-store)."""
-    app = create_admin_app(
-        holder=stack.holder,
-        cache=stack.cache,
-        metrics=stack.metrics,
-        allow_clients=[ipaddress.ip_network("10.0.0.0/8")],
-    )
+    app = stack.admin_app(allow_clients=[ipaddress.ip_network("10.0.0.0/8")])
     response = await (await aiohttp_client(app)).get("/tokens")
     assert response.status == 403
     assert (await response.json())["error"] == "forbidden"
@@ -187,10 +186,5 @@ async def test_allow_clients_refuses_peers_outside_the_networks(
 
 async def test_allow_clients_admits_peers_inside_the_networks(stack: AdminStack, aiohttp_client: ClientFactory) -> None:
     """127.0.0.1 is admitted by 127.0.0.0/8."""
-    app = create_admin_app(
-        holder=stack.holder,
-        cache=stack.cache,
-        metrics=stack.metrics,
-        allow_clients=[ipaddress.ip_network("127.0.0.0/8")],
-    )
+    app = stack.admin_app(allow_clients=[ipaddress.ip_network("127.0.0.0/8")])
     assert (await (await aiohttp_client(app)).get("/healthz")).status == 200

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
-from tests.integration.admin.conftest import CLIENT_SECRET, FakeIdP
+from tests.integration.admin.conftest import CLIENT_SECRET, FakeIdP, running
 from tokenrelay.admin import ReadinessCheck
 from tokenrelay.metrics import Metrics
-from tokenrelay.runtime import RuntimeHolder, compile_runtime
+from tokenrelay.runtime import RuntimeHolder
 from tokenrelay.settings import Settings
 from tokenrelay.tokens import TokenCache
 
@@ -27,14 +26,9 @@ def twin_settings(idp: FakeIdP) -> Settings:
 
 @pytest.fixture(name="holder")
 async def _holder(idp: FakeIdP) -> AsyncIterator[tuple[RuntimeHolder, TokenCache]]:
-    metrics = Metrics(version="0.0.0-test")
     cache = TokenCache()
-    async with aiohttp.ClientSession() as session:
-        runtime = await compile_runtime(twin_settings(idp), session=session, previous=None, metrics=metrics)
-        holder = RuntimeHolder(runtime, session=session, cache=cache, metrics=metrics)
+    async with running(twin_settings(idp), cache, Metrics(version="0.0.0-test")) as holder:
         yield holder, cache
-        await holder.aclose()
-        await cache.aclose()
 
 
 async def test_twin_profiles_share_a_digest_but_not_readiness(holder: tuple[RuntimeHolder, TokenCache]) -> None:

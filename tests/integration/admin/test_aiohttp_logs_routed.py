@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
+from tests.integration.admin.conftest import ClientFactory
 from tokenrelay.log import configure_logging
 
 SECRET = "leaky-upstream-token-1b2c3d"
-
-ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
 
 
 async def test_an_unhandled_handler_error_is_logged_as_redacted_json(aiohttp_client: ClientFactory) -> None:

@@ -7,7 +7,6 @@ on ``/tokens``), so a 503 means "the mode says no token is not enough", not "not
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from pathlib import Path
@@ -19,14 +18,11 @@ import yaml
 from aiohttp import web
 
 from tests.integration.admin.conftest import CLIENT_SECRET, AdminStack
-from tests.integration.serving_support import ServerFactory, serving, token_endpoint
+from tests.integration.serving_support import ServerFactory, eventually, serving, token_endpoint
 from tests.shared_fixtures import clean_environment as clean_environment  # autouse
 from tokenrelay.admin import ReadinessCheck
 from tokenrelay.server import Listening
 from tokenrelay.settings import Settings
-
-#: Polling bound for background work (prefetch, reload): 250 rounds of 20 ms.
-_ROUNDS, _PAUSE = 250, 0.02
 
 
 @pytest.fixture(name="failing_idp")
@@ -76,24 +72,26 @@ async def readyz(client: aiohttp.ClientSession, listening: Listening) -> tuple[i
 
 
 async def wait_for_failed_prefetch(client: aiohttp.ClientSession, listening: Listening) -> None:
-    """Until ``/tokens`` shows the prefetch failed with the IdP's error (bounded)."""
-    for _ in range(_ROUNDS):
+    """Until ``/tokens`` shows the prefetch failed with the IdP's error, a transient one (bounded)."""
+
+    async def failed() -> bool:
         async with client.get(admin_url(listening, "/tokens")) as response:
             tokens = (await response.json())["tokens"]
         if tokens and tokens[0]["fetches_failed"] >= 1:
             assert tokens[0]["permanent_failure"] is False
-            return
-        await asyncio.sleep(_PAUSE)
-    pytest.fail("the prefetch never reached the IdP")
+            return True
+        return False
+
+    await eventually(failed)
 
 
 async def wait_for_generation(client: aiohttp.ClientSession, listening: Listening, generation: int) -> None:
-    for _ in range(_ROUNDS):
-        _, body = await readyz(client, listening)
-        if body.get("generation") == generation:
-            return
-        await asyncio.sleep(_PAUSE)
-    pytest.fail(f"the config was not reloaded to generation {generation}")
+    """Until ``/readyz`` answers for the configuration of ``generation`` (bounded)."""
+
+    async def reloaded() -> bool:
+        return (await readyz(client, listening))[1].get("generation") == generation
+
+    await eventually(reloaded)
 
 
 async def test_lenient_mode_is_ready_while_the_idp_fails(failing_idp: str) -> None:

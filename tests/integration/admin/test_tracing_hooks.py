@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -11,13 +10,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.integration.admin.conftest import FakeIdP, settings_for
+from tests.integration.serving_support import ServerFactory
 from tests.unit.observability.prom_exposition import parse
 from tokenrelay.metrics import Metrics
 from tokenrelay.runtime import compile_runtime
 from tokenrelay.tokens import TokenCache
 from tokenrelay.tracing import InstrumentedConnector, idp_trace_config
-
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
 
 async def _server(aiohttp_server: ServerFactory, delay: float = 0.0) -> TestServer:

@@ -1,5 +1,8 @@
 """Helpers for the forwarding path tests (imported by conftest.py and the tests; a unique module name).
 
+The raw-socket helpers (``raw_request``, ``raw_exchange``, ``split_response``, ``json_body``) serve the ``serve``
+tests in ``through_proxy/`` too.
+
 Everything listens on 127.0.0.1. The proxy is served the way production serves it: a low-level ``web.Server``
 with ``handler_cancellation=True``. The token cache is the real ``TokenCache``; its fetcher POSTs to an aiohttp
 token endpoint that issues ``tok-1``, ``tok-2``... so a test can tell which token the upstream saw.
@@ -49,6 +52,21 @@ class Upstream:
         body = await request.read()
         self.seen.append(Seen(request.method, request.raw_path, request.headers, body))
         return web.Response(text="ok", headers={"X-Upstream": "1"})
+
+
+def chunked(*parts: bytes) -> Responder:
+    """An upstream answer that sends ``parts`` as separate chunks of a chunked 200 response."""
+
+    async def respond(request: web.BaseRequest) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for part in parts:
+            await response.write(part)
+        await response.write_eof()
+        return response
+
+    return respond
 
 
 @dataclass
@@ -134,6 +152,11 @@ def make_binding(issuer: Issuer, session: aiohttp.ClientSession) -> TokenBinding
         auth_method="client_secret_basic", scope=None, audience=None, resource=(), params={},
     )  # fmt: skip
     return TokenBinding(key=key, fetch=fetch, policy=RefreshPolicy(backoff_initial=2.0, fetch_timeout=5.0))
+
+
+def raw_request(target: bytes, host: bytes = b"h", method: bytes = b"GET") -> bytes:
+    """A bodiless HTTP/1.1 request with the target exactly as given, asking the server to close afterwards."""
+    return method + b" " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
 
 
 async def raw_exchange(port: int, data: bytes) -> bytes:

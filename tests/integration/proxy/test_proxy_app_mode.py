@@ -13,6 +13,7 @@ from tests.integration.proxy.proxy_helpers import (
     Upstream,
     drop_the_client_while_the_upstream_waits,
     raw_exchange,
+    raw_request,
     split_response,
 )
 
@@ -20,7 +21,7 @@ from tests.integration.proxy.proxy_helpers import (
 async def test_app_mode_forwards_with_the_token_and_the_raw_target(make_proxy: MakeProxy, upstream: Upstream) -> None:
     proxy = await make_proxy(app_mode=True)
     target = b"/a%2Fb/%7e?x=%2f&y=a+b"
-    raw = await raw_exchange(proxy.port, b"GET " + target + b" HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    raw = await raw_exchange(proxy.port, raw_request(target))
     assert split_response(raw)[0] == 200
     assert upstream.seen[0].raw_path == target.decode()
     assert upstream.seen[0].headers["Authorization"] == "Bearer tok-1"
@@ -28,12 +29,10 @@ async def test_app_mode_forwards_with_the_token_and_the_raw_target(make_proxy: M
 
 async def test_app_mode_routes_absolute_form_targets_by_host(make_proxy: MakeProxy, upstream: Upstream) -> None:
     proxy = await make_proxy({"match": {"host": "billing.internal"}}, app_mode=True)
-    raw = await raw_exchange(
-        proxy.port, b"GET http://billing.internal/x?q=1 HTTP/1.1\r\nHost: billing.internal\r\nConnection: close\r\n\r\n"
-    )
+    raw = await raw_exchange(proxy.port, raw_request(b"http://billing.internal/x?q=1", b"billing.internal"))
     assert split_response(raw)[0] == 200
     assert upstream.seen[0].raw_path == "/x?q=1"
-    raw = await raw_exchange(proxy.port, b"GET http://other.example/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = await raw_exchange(proxy.port, raw_request(b"http://other.example/", b"x"))
     assert split_response(raw)[0] == 403
 
 

@@ -10,7 +10,14 @@ import pytest
 from aiohttp import web
 
 from tests.integration.expect_continue import first_answer_head, put_after_continue
-from tests.integration.proxy.proxy_helpers import MakeProxy, Upstream, raw_exchange, split_response
+from tests.integration.proxy.proxy_helpers import (
+    MakeProxy,
+    Upstream,
+    chunked,
+    raw_exchange,
+    raw_request,
+    split_response,
+)
 
 
 async def test_chunked_request_body_arrives_whole(
@@ -27,18 +34,9 @@ async def test_chunked_request_body_arrives_whole(
 
 
 async def test_chunked_response_stays_chunked(make_proxy: MakeProxy, upstream: Upstream) -> None:
-    async def respond(request: web.BaseRequest) -> web.StreamResponse:
-        response = web.StreamResponse()
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        for i in range(3):
-            await response.write(f"c{i}".encode())
-        await response.write_eof()
-        return response
-
-    upstream.respond = respond
+    upstream.respond = chunked(b"c0", b"c1", b"c2")
     proxy = await make_proxy()
-    raw = await raw_exchange(proxy.port, b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    raw = await raw_exchange(proxy.port, raw_request(b"/x"))
     status, headers, body = split_response(raw)
     assert status == 200
     assert headers["transfer-encoding"] == "chunked"
@@ -95,7 +93,7 @@ async def test_head_returns_headers_without_a_body(make_proxy: MakeProxy, upstre
 
     upstream.respond = respond
     proxy = await make_proxy()
-    raw = await raw_exchange(proxy.port, b"HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    raw = await raw_exchange(proxy.port, raw_request(b"/x", method=b"HEAD"))
     status, headers, body = split_response(raw)
     assert status == 200
     assert body == b""
@@ -111,7 +109,7 @@ async def test_bodiless_statuses_are_relayed_without_a_body(
 
     upstream.respond = respond
     proxy = await make_proxy()
-    raw = await raw_exchange(proxy.port, b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    raw = await raw_exchange(proxy.port, raw_request(b"/x"))
     got, headers, body = split_response(raw)
     assert got == status
     assert body == b""
@@ -135,16 +133,7 @@ async def test_expect_100_continue_refused_request_never_asks_for_the_body(make_
 
 
 async def test_http10_client_gets_an_unchunked_body_ended_by_close(make_proxy: MakeProxy, upstream: Upstream) -> None:
-    async def respond(request: web.BaseRequest) -> web.StreamResponse:
-        response = web.StreamResponse()
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        await response.write(b"one,")
-        await response.write(b"two")
-        await response.write_eof()
-        return response
-
-    upstream.respond = respond
+    upstream.respond = chunked(b"one,", b"two")
     proxy = await make_proxy()
     raw = await raw_exchange(proxy.port, b"GET /x HTTP/1.0\r\nHost: h\r\n\r\n")
     status, headers, body = split_response(raw)

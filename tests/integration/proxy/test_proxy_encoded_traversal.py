@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.proxy.proxy_helpers import Issuer, MakeProxy, Upstream, json_body, raw_exchange, split_response
+from tests.integration.proxy.proxy_helpers import (
+    Issuer,
+    MakeProxy,
+    Upstream,
+    json_body,
+    raw_exchange,
+    raw_request,
+    split_response,
+)
 
 TRAVERSALS = [
     b"/billing/%2e%2e%2fadmin",
@@ -27,17 +35,13 @@ def billing_route(upstream: Upstream) -> dict[str, object]:
     return {"match": {"path_prefix": "/billing"}, "strip_prefix": True, "upstream": upstream.url + "/v1"}
 
 
-def get(target: bytes, host: bytes = b"h") -> bytes:
-    return b"GET " + target + b" HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
-
-
 @pytest.mark.parametrize("app_mode", [False, True], ids=["server", "application"])
 @pytest.mark.parametrize("target", TRAVERSALS, ids=lambda t: t.decode())
 async def test_encoded_traversal_is_refused_before_the_token_and_the_upstream(
     make_proxy: MakeProxy, upstream: Upstream, issuer: Issuer, target: bytes, app_mode: bool
 ) -> None:
     proxy = await make_proxy(billing_route(upstream), app_mode=app_mode)
-    raw = await raw_exchange(proxy.port, get(target))
+    raw = await raw_exchange(proxy.port, raw_request(target))
     assert split_response(raw)[0] == 400
     body = json_body(raw)
     assert body["error"] == "bad_request"
@@ -51,7 +55,7 @@ async def test_encoded_traversal_in_an_absolute_form_target_is_refused(
 ) -> None:
     route = billing_route(upstream) | {"match": {"host": "billing.internal", "path_prefix": "/billing"}}
     proxy = await make_proxy(route)
-    raw = await raw_exchange(proxy.port, get(b"http://billing.internal/billing/..;/admin", b"billing.internal"))
+    raw = await raw_exchange(proxy.port, raw_request(b"http://billing.internal/billing/..;/admin", b"billing.internal"))
     assert split_response(raw)[0] == 400
     assert upstream.seen == []
 
@@ -62,7 +66,7 @@ async def test_gitlab_style_encoded_slashes_reach_the_upstream_byte_for_byte(
 ) -> None:
     proxy = await make_proxy(billing_route(upstream), app_mode=app_mode)
     rest = "/projects/group%2Fsub%2Fproject/repository/files/docs%2F.config%2Fa.yml/raw?ref=main"
-    raw = await raw_exchange(proxy.port, get(b"/billing" + rest.encode()))
+    raw = await raw_exchange(proxy.port, raw_request(b"/billing" + rest.encode()))
     assert split_response(raw)[0] == 200
     assert upstream.seen[0].raw_path == "/v1" + rest
     assert upstream.seen[0].headers["Authorization"] == "Bearer tok-1"

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
-import structlog
 from aiohttp import web
 
 from tests.integration.proxy.proxy_helpers import MakeProxy, Upstream
+from tests.shared_fixtures import restore_logging as restore_logging  # autouse: undo configure_logging
 from tokenrelay.log import configure_logging
 
 
 @pytest.fixture(name="log_output")
-def _log_output() -> Iterator[io.StringIO]:
-    """JSON logging into a buffer for one test; the previous logging setup is put back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+def _log_output() -> io.StringIO:
+    """JSON logging into a buffer for one test; ``restore_logging`` (autouse) puts the previous setup back."""
     out = io.StringIO()
     configure_logging("info", "json", stream=out, cache_loggers=False)
-    yield out
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
+    return out
 
 
 async def test_lines_logged_during_a_request_carry_its_id(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.integration.proxy.proxy_helpers import MakeProxy, Upstream, json_body, raw_exchange, split_response
+from tests.integration.proxy.proxy_helpers import (
+    MakeProxy,
+    Upstream,
+    json_body,
+    raw_exchange,
+    raw_request,
+    split_response,
+)
 
 
 async def test_no_route_is_404_json(make_proxy: MakeProxy, session: aiohttp.ClientSession) -> None:
@@ -43,14 +50,14 @@ async def test_raw_query_and_percent_encoding_reach_the_upstream_byte_for_byte(
 ) -> None:
     proxy = await make_proxy()
     target = b"/a%2Fb/%7e%20c;p=1?x=%2f%2F&y=a+b&z&x=2&e=%F0%9F%98%80&q=%3D%26"
-    raw = await raw_exchange(proxy.port, b"GET " + target + b" HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    raw = await raw_exchange(proxy.port, raw_request(target))
     assert split_response(raw)[0] == 200
     assert upstream.seen[0].raw_path == target.decode()
 
 
 async def test_dot_segments_are_refused_with_400(make_proxy: MakeProxy, upstream: Upstream) -> None:
     proxy = await make_proxy({"match": {"path_prefix": "/api"}, "strip_prefix": True})
-    raw = await raw_exchange(proxy.port, b"GET /api/%2e%2e/admin HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    raw = await raw_exchange(proxy.port, raw_request(b"/api/%2e%2e/admin"))
     assert split_response(raw)[0] == 400
     assert json_body(raw)["error"] == "bad_request"
     assert upstream.seen == []
@@ -58,10 +65,7 @@ async def test_dot_segments_are_refused_with_400(make_proxy: MakeProxy, upstream
 
 async def test_forward_proxy_absolute_form_is_routed_by_target_host(make_proxy: MakeProxy, upstream: Upstream) -> None:
     proxy = await make_proxy({"match": {"host": "billing.internal"}})
-    raw = await raw_exchange(
-        proxy.port,
-        b"GET http://billing.internal/x/y?a=%2F HTTP/1.1\r\nHost: billing.internal\r\nConnection: close\r\n\r\n",
-    )
+    raw = await raw_exchange(proxy.port, raw_request(b"http://billing.internal/x/y?a=%2F", b"billing.internal"))
     assert split_response(raw)[0] == 200
     assert upstream.seen[0].raw_path == "/x/y?a=%2F"
     assert upstream.seen[0].headers["Authorization"] == "Bearer tok-1"
@@ -69,9 +73,7 @@ async def test_forward_proxy_absolute_form_is_routed_by_target_host(make_proxy: 
 
 async def test_forward_proxy_target_host_wins_over_host_header(make_proxy: MakeProxy, upstream: Upstream) -> None:
     proxy = await make_proxy({"match": {"host": "billing.internal"}})
-    raw = await raw_exchange(
-        proxy.port, b"GET http://evil.example/x HTTP/1.1\r\nHost: billing.internal\r\nConnection: close\r\n\r\n"
-    )
+    raw = await raw_exchange(proxy.port, raw_request(b"http://evil.example/x", b"billing.internal"))
     assert split_response(raw)[0] == 403
     assert json_body(raw)["error"] == "host_not_allowed"
     assert upstream.seen == []
@@ -81,9 +83,7 @@ async def test_forward_proxy_to_unknown_host_is_refused_even_with_a_catch_all_ro
     make_proxy: MakeProxy, upstream: Upstream
 ) -> None:
     proxy = await make_proxy({"match": {"path_prefix": "/"}})
-    raw = await raw_exchange(
-        proxy.port, b"GET http://example.org/ HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n"
-    )
+    raw = await raw_exchange(proxy.port, raw_request(b"http://example.org/", b"example.org"))
     assert split_response(raw)[0] == 403
     assert json_body(raw)["error"] == "host_not_allowed"
     assert upstream.seen == []
@@ -100,9 +100,7 @@ async def test_forward_proxy_with_aiohttp_client_proxy_setting(
 
 async def test_connect_is_refused_with_a_clear_message(make_proxy: MakeProxy, upstream: Upstream) -> None:
     proxy = await make_proxy({"match": {"host": "billing.internal"}})
-    raw = await raw_exchange(
-        proxy.port, b"CONNECT billing.internal:443 HTTP/1.1\r\nHost: billing.internal:443\r\nConnection: close\r\n\r\n"
-    )
+    raw = await raw_exchange(proxy.port, raw_request(b"billing.internal:443", b"billing.internal:443", b"CONNECT"))
     status, _, _ = split_response(raw)
     assert status == 405
     body = json_body(raw)

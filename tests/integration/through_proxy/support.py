@@ -1,21 +1,25 @@
 """Support for the token-cache-through-the-proxy tests: a token endpoint whose failures can be switched on and off.
 
 Every test here drives the real ``tokenrelay.server.serve`` (both listeners, the real cache, the real grant core)
-in-process (``tests.integration.serving_support.serving``), so what is asserted is what a client of the proxy
-sees, not what the cache returns to a unit test.
+in-process (``tests.integration.serving_support.serving``), or the embedded ``Application`` (``embedded``), so what
+is asserted is what a client of the proxy sees, not what the cache returns to a unit test.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import aiohttp
 from aiohttp import web
+
+from tokenrelay.app import create_proxy_app
+from tokenrelay.proxy import SERVER_OPTIONS
+from tokenrelay.settings import build_settings
 
 Mode = Literal["ok", "http_500", "garbage", "reset", "slow", "invalid_client", "throttled"]
 
@@ -101,7 +105,13 @@ class EchoUpstream:
         return web.json_response({"authorization": authorization})
 
 
-def one_route_config(idp: SwitchableIdp, upstream: EchoUpstream, **profile: Any) -> dict[str, Any]:
+class Served(Protocol):
+    """Any loopback server of these tests: its base URL."""
+
+    url: str
+
+
+def one_route_config(idp: Served, upstream: Served, **profile: Any) -> dict[str, Any]:
     """One profile (``billing``, fetched on demand) and one route ``/billing`` -> upstream; loopback, port 0."""
     return {
         "listen": {"host": "127.0.0.1", "port": 0},
@@ -153,13 +163,13 @@ async def fetch(client: aiohttp.ClientSession, target: str) -> Answer:
         return Answer(response.status, dict(response.headers), await response.json())
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, limit: float = 5.0, interval: float = 0.02) -> None:
-    """Poll ``check`` (state outside this process's events: metrics, HTTP answers) until true, within ``limit``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    for attempt in itertools.count():
-        if await check():
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {limit} s ({attempt + 1} checks)")
-        await asyncio.sleep(interval)
+@asynccontextmanager
+async def embedded(config: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
+    """``create_proxy_app`` served the documented way (``AppRunner(app, **SERVER_OPTIONS)``) on 127.0.0.1."""
+    runner = web.AppRunner(create_proxy_app(build_settings(config)), **SERVER_OPTIONS)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield ("127.0.0.1", runner.addresses[0][1])
+    finally:
+        await runner.cleanup()

@@ -7,33 +7,8 @@ forwarded one gets exactly one interim answer. (The unroutable case is in ``test
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
-from aiohttp import web
-
 from tests.integration.expect_continue import first_answer_head, put_after_continue
-from tests.integration.through_proxy.support import (
-    EchoUpstream,
-    SwitchableIdp,
-    one_route_config,
-)
-from tokenrelay.app import create_proxy_app
-from tokenrelay.proxy import SERVER_OPTIONS
-from tokenrelay.settings import build_settings
-
-
-@asynccontextmanager
-async def embedded(config: dict[str, Any]) -> AsyncIterator[tuple[str, int]]:
-    """``create_proxy_app`` served the documented way (``AppRunner(app, **SERVER_OPTIONS)``) on 127.0.0.1."""
-    runner = web.AppRunner(create_proxy_app(build_settings(config)), **SERVER_OPTIONS)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield ("127.0.0.1", runner.addresses[0][1])
-    finally:
-        await runner.cleanup()
+from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, embedded, one_route_config
 
 
 async def test_unavailable_token_is_answered_without_inviting_the_body(

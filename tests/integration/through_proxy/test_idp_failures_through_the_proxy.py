@@ -15,13 +15,12 @@ import time
 import aiohttp
 import pytest
 
-from tests.integration.serving_support import serving
+from tests.integration.serving_support import eventually, serving
 from tests.integration.through_proxy.support import (
     Answer,
     EchoUpstream,
     Mode,
     SwitchableIdp,
-    eventually,
     fetch,
     one_route_config,
     url,

@@ -4,21 +4,17 @@ profile, and a rotated ``secret_file`` (a new cache key) brings it back without 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.integration.serving_support import serving
+from tests.integration.serving_support import ServerFactory, eventually, serving, token_endpoint
 from tests.integration.through_proxy.support import (
     Answer,
     EchoUpstream,
     SwitchableIdp,
-    eventually,
     fetch,
     one_route_config,
     url,
@@ -26,12 +22,10 @@ from tests.integration.through_proxy.support import (
 
 
 @pytest.fixture(name="idp")
-async def _invalid_client_idp(aiohttp_server: Callable[[web.Application], Awaitable[TestServer]]) -> SwitchableIdp:
+async def _invalid_client_idp(aiohttp_server: ServerFactory) -> SwitchableIdp:
     """The token endpoint answers 401 invalid_client until a test switches it."""
     idp = SwitchableIdp(mode="invalid_client")
-    app = web.Application()
-    app.router.add_post("/token", idp.token)
-    idp.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    idp.url = await token_endpoint(aiohttp_server, idp.token)
     return idp
 
 

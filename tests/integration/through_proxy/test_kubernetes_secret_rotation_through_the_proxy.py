@@ -14,11 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.serving_support import serving
+from tests.integration.serving_support import eventually, serving
 from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
-    eventually,
     fetch,
     one_route_config,
     url,

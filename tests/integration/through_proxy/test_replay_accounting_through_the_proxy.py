@@ -8,19 +8,16 @@ a body above ``max_replay_body`` that streams once and gets its 401 back as is.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from tests.integration.serving_support import serving
-from tests.integration.through_proxy.support import SwitchableIdp, url
-
-ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
+from tests.integration.serving_support import ServerFactory, catch_all, serving
+from tests.integration.through_proxy.support import SwitchableIdp, one_route_config, url
 
 
 @dataclass
@@ -43,34 +40,15 @@ class RejectsFirstToken:
 @pytest.fixture(name="upstream")
 async def _upstream(aiohttp_server: ServerFactory) -> RejectsFirstToken:
     upstream = RejectsFirstToken()
-    app = web.Application(client_max_size=16 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    upstream.url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    upstream.url = await catch_all(aiohttp_server, upstream.handle)
     return upstream
 
 
-def config(idp: SwitchableIdp, upstream: RejectsFirstToken) -> dict[str, object]:
-    return {
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "admin": {"host": "127.0.0.1", "port": 0},
-        "profiles": {
-            "billing": {
-                "client": {"id": "relay-client", "secret": "relay-secret-value"},
-                "auth": {"tokenHost": idp.url, "tokenPath": "/token"},
-                "prefetch": False,
-            }
-        },
-        "routes": [
-            {
-                "name": "billing",
-                "match": {"path_prefix": "/billing"},
-                "upstream": upstream.url,
-                "strip_prefix": True,
-                "profile": "billing",
-                "max_replay_body": "64KiB",
-            }
-        ],
-    }
+def config(idp: SwitchableIdp, upstream: RejectsFirstToken) -> dict[str, Any]:
+    """The one route ``/billing`` with a 64 KiB replay buffer."""
+    config = one_route_config(idp, upstream)
+    config["routes"][0]["max_replay_body"] = "64KiB"
+    return config
 
 
 def sample(metrics: str, name: str, **labels: str) -> float:

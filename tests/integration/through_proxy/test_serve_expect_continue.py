@@ -8,18 +8,9 @@ handler runs) would invite every body.
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from tests.integration.expect_continue import first_answer_head, put_after_continue
 from tests.integration.serving_support import serving
-from tests.integration.through_proxy.support import (
-    EchoUpstream,
-    SwitchableIdp,
-    one_route_config,
-)
-from tokenrelay.app import create_proxy_app
-from tokenrelay.proxy import SERVER_OPTIONS
-from tokenrelay.settings import build_settings
+from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, embedded, one_route_config
 
 
 async def test_no_route_is_answered_without_inviting_the_body(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
@@ -53,12 +44,6 @@ async def test_embedded_application_does_not_invite_the_body_of_an_unroutable_re
     idp: SwitchableIdp, upstream: EchoUpstream
 ) -> None:
     """``create_proxy_app`` (the embedding entry point) should keep the promise ``serve`` keeps."""
-    runner = web.AppRunner(create_proxy_app(build_settings(one_route_config(idp, upstream))), **SERVER_OPTIONS)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        head = await first_answer_head(("127.0.0.1", runner.addresses[0][1]), "/elsewhere/x")
-    finally:
-        await runner.cleanup()
+    async with embedded(one_route_config(idp, upstream)) as address:
+        head = await first_answer_head(address, "/elsewhere/x")
     assert head.startswith(b"HTTP/1.1 404")

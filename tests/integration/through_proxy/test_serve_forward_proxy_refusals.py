@@ -7,12 +7,11 @@ client gets: never an open proxy, never a tunnel.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import aiohttp
 
+from tests.integration.proxy.proxy_helpers import json_body, raw_exchange, raw_request, split_response
 from tests.integration.serving_support import serving
 from tests.integration.through_proxy.support import EchoUpstream, SwitchableIdp, one_route_config
 
@@ -28,26 +27,16 @@ def host_route_config(idp: SwitchableIdp, upstream: EchoUpstream) -> dict[str, A
 
 
 async def exchange(address: tuple[str, int], head: bytes) -> tuple[int, dict[str, Any]]:
-    """Send a raw request head; the status and the JSON body of the answer."""
-    reader, writer = await asyncio.open_connection(*address)
-    try:
-        writer.write(head)
-        await writer.drain()
-        async with asyncio.timeout(5):
-            raw = await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    status_line, _, rest = raw.partition(b"\r\n")
-    body = rest.partition(b"\r\n\r\n")[2]
-    return int(status_line.split()[1]), json.loads(body)
+    """Send a raw request head to the loopback listener; the status and the JSON body of the answer."""
+    assert address[0] == "127.0.0.1"
+    raw = await raw_exchange(address[1], head)
+    return split_response(raw)[0], json_body(raw)
 
 
 async def test_connect_is_refused_by_the_proxy_with_its_json_error(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
     async with serving(host_route_config(idp, upstream)) as listening:
         status, body = await exchange(
-            listening.proxy,
-            b"CONNECT billing.internal:443 HTTP/1.1\r\nHost: billing.internal:443\r\nConnection: close\r\n\r\n",
+            listening.proxy, raw_request(b"billing.internal:443", b"billing.internal:443", b"CONNECT")
         )
     assert (status, body["error"]) == (405, "connect_not_supported")
     assert "https://" in body["message"]
@@ -57,9 +46,7 @@ async def test_connect_is_refused_by_the_proxy_with_its_json_error(idp: Switchab
 
 async def test_absolute_form_target_for_an_unrouted_host_is_refused(idp: SwitchableIdp, upstream: EchoUpstream) -> None:
     async with serving(host_route_config(idp, upstream)) as listening:
-        status, body = await exchange(
-            listening.proxy, b"GET http://example.org/x HTTP/1.1\r\nHost: billing.internal\r\nConnection: close\r\n\r\n"
-        )
+        status, body = await exchange(listening.proxy, raw_request(b"http://example.org/x", b"billing.internal"))
     assert (status, body["error"]) == (403, "host_not_allowed")
     assert upstream.seen == []
     assert idp.received == 0

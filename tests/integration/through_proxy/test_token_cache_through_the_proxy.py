@@ -12,11 +12,10 @@ import time
 
 import aiohttp
 
-from tests.integration.serving_support import serving
+from tests.integration.serving_support import eventually, serving
 from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
-    eventually,
     fetch,
     lookups,
     one_route_config,

@@ -15,11 +15,10 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.integration.serving_support import serving
+from tests.integration.serving_support import eventually, serving
 from tests.integration.through_proxy.support import (
     EchoUpstream,
     SwitchableIdp,
-    eventually,
     fetch,
     one_route_config,
     url,

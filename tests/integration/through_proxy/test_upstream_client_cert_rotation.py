@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.integration.proxy.test_proxy_tls import make_cert
-from tests.integration.serving_support import serving
-from tests.integration.through_proxy.support import eventually, url
+from tests.integration.proxy.self_signed import make_cert
+from tests.integration.serving_support import eventually, serving
+from tests.integration.through_proxy.support import url
 
 
 @pytest.fixture

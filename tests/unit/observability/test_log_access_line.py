@@ -22,20 +22,10 @@ from structlog.testing import capture_logs
 
 import tokenrelay.access_log
 import tokenrelay.log_redaction
+from tests.unit.observability.access_fields import ACCESS_FIELDS
 from tokenrelay.log import REDACTED, configure_logging, log_access
 
 _NOW_NS = 1_764_126_632_123_456_000  # 2025-11-26T03:10:32.123456Z
-_FIELDS: dict[str, Any] = {
-    "route": "orders",
-    "method": "GET",
-    "path": "/o?id=",
-    "status": 200,
-    "upstream_status": 200,
-    "duration_ms": 1.5,
-    "token": "0123abcd",
-    "replayed": False,
-    "request_id": "0123456789abcdef0123456789abcdef",
-}
 _HINTED = st.sampled_from(
     ["Bearer abc.def", "basic dXNlcjpw", "DPoP x", "eyJhbGc.eyJzdWI.c2ln", "?client_secret=s3", '{"password": "p"}']
 ) | st.sampled_from(  # the other spellings of the parameter names
@@ -71,7 +61,7 @@ def _access_fields() -> st.SearchStrategy[dict[str, Any]]:
             "replayed": st.booleans() | _NESTED,
             "request_id": _TEXT,
         }
-    ).map(lambda drawn: {key: drawn[key] for key in _FIELDS})  # the proxy's key order (drawn in any order)
+    ).map(lambda drawn: {key: drawn[key] for key in ACCESS_FIELDS})  # the proxy's key order (drawn in any order)
 
 
 @contextmanager
@@ -138,7 +128,7 @@ def _proxy_fields() -> st.SearchStrategy[dict[str, Any]]:
             "replayed": st.booleans(),
             "request_id": _TEXT,
         }
-    ).map(lambda drawn: {key: drawn[key] for key in _FIELDS})
+    ).map(lambda drawn: {key: drawn[key] for key in ACCESS_FIELDS})
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -151,42 +141,42 @@ def test_the_proxys_line_is_the_general_line_byte_for_byte(fields: dict[str, Any
 def test_the_access_line_is_rendered_in_one_step_under_our_json_setup(monkeypatch: pytest.MonkeyPatch) -> None:
     """The proxy's fields take the fast renderer (the property test above would pass vacuously otherwise)."""
     rendered = _spy_on_access_line(monkeypatch)
-    line = _fast_line(dict(_FIELDS))
+    line = _fast_line(dict(ACCESS_FIELDS))
     assert rendered == [line.removesuffix("\n")]
 
 
 def test_the_fast_line_has_the_documented_shape() -> None:
     """One JSON object: the fields in order, then event, level, logger and an ISO UTC timestamp."""
     structlog.contextvars.bind_contextvars(request_id="ignored: the field wins", tenant="t1")
-    line = json.loads(_fast_line(dict(_FIELDS)))
-    assert list(line) == [*_FIELDS, "event", "tenant", "level", "logger", "timestamp"]
+    line = json.loads(_fast_line(dict(ACCESS_FIELDS)))
+    assert list(line) == [*ACCESS_FIELDS, "event", "tenant", "level", "logger", "timestamp"]
     assert (line["event"], line["level"], line["logger"]) == ("request", "info", "tokenrelay.access")
-    assert (line["timestamp"], line["request_id"]) == ("2025-11-26T03:10:32.123456Z", _FIELDS["request_id"])
+    assert (line["timestamp"], line["request_id"]) == ("2025-11-26T03:10:32.123456Z", ACCESS_FIELDS["request_id"])
 
 
 @pytest.mark.parametrize("key", ["path", "request_id", "route", "method"])
 def test_credentials_in_free_text_fields_are_masked(key: str) -> None:
     """The redaction safety net still applies to what a client controls."""
-    line = json.loads(_fast_line({**_FIELDS, key: "/cb?access_token=abc&x=Bearer xyz"}))
+    line = json.loads(_fast_line({**ACCESS_FIELDS, key: "/cb?access_token=abc&x=Bearer xyz"}))
     assert line[key] == f"/cb?access_token={REDACTED}&x=Bearer {REDACTED}"
 
 
 def test_credentials_in_bound_context_are_masked() -> None:
     """Context bound for the request is redacted by key and by content, as on the general path."""
     structlog.contextvars.bind_contextvars(client_secret="s3cr3t", note="Basic dXNlcjpwYXNz")
-    line = json.loads(_fast_line(dict(_FIELDS)))
+    line = json.loads(_fast_line(dict(ACCESS_FIELDS)))
     assert (line["client_secret"], line["note"]) == (REDACTED, f"Basic {REDACTED}")
 
 
 @pytest.mark.parametrize("token", ["not-a-fingerprint", "0123ABCD", 12345678])
 def test_anything_but_a_fingerprint_under_token_is_masked(token: object) -> None:
     """``token`` is a credential-named key: only 8 lower-case hex characters (or null) pass."""
-    assert json.loads(_fast_line({**_FIELDS, "token": token}))["token"] == REDACTED
+    assert json.loads(_fast_line({**ACCESS_FIELDS, "token": token}))["token"] == REDACTED
 
 
 def test_non_finite_durations_keep_their_json_spelling() -> None:
     """NaN and the infinities are written as the general encoder writes them."""
-    line = _fast_line({**_FIELDS, "duration_ms": math.inf})
+    line = _fast_line({**ACCESS_FIELDS, "duration_ms": math.inf})
     assert '"duration_ms": Infinity,' in line
 
 
@@ -197,14 +187,14 @@ def test_a_bound_key_the_processors_treat_specially_takes_the_general_path(
     """The processors would overwrite it in place; the general path keeps that behaviour exactly."""
     rendered = _spy_on_access_line(monkeypatch)
     structlog.contextvars.bind_contextvars(**{reserved: "bound"})
-    assert _fast_line(dict(_FIELDS)) == _general_line(dict(_FIELDS))
+    assert _fast_line(dict(ACCESS_FIELDS)) == _general_line(dict(ACCESS_FIELDS))
     assert rendered == [None]
 
 
 def test_other_fields_take_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """An extra or missing key is not the shape the fast renderer knows: the processors write the line."""
     rendered = _spy_on_access_line(monkeypatch)
-    fields = {**_FIELDS, "extra": "x"}
+    fields = {**ACCESS_FIELDS, "extra": "x"}
     assert _fast_line(dict(fields)) == _general_line(dict(fields))
     assert rendered == [None]
 
@@ -214,9 +204,9 @@ def test_capture_logs_sees_the_access_line_under_our_setup(monkeypatch: pytest.M
     rendered = _spy_on_access_line(monkeypatch)
     configure_logging("info", "json", stream=io.StringIO(), cache_loggers=False)
     with capture_logs() as logs:
-        log_access(**_FIELDS)
+        log_access(**ACCESS_FIELDS)
     assert rendered == []
-    assert logs == [{**_FIELDS, "event": "request", "log_level": "info"}]
+    assert logs == [{**ACCESS_FIELDS, "event": "request", "log_level": "info"}]
 
 
 def test_console_output_takes_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +214,7 @@ def test_console_output_takes_the_general_path(monkeypatch: pytest.MonkeyPatch) 
     rendered = _spy_on_access_line(monkeypatch)
     out = io.StringIO()
     configure_logging("info", "console", stream=out, cache_loggers=False)
-    log_access(**_FIELDS)
+    log_access(**ACCESS_FIELDS)
     assert rendered == []
     assert "request" in out.getvalue()
 
@@ -234,7 +224,7 @@ def test_log_access_at_warning_does_no_work(monkeypatch: pytest.MonkeyPatch) -> 
     rendered = _spy_on_access_line(monkeypatch)
     out = io.StringIO()
     configure_logging("warning", "json", stream=out, cache_loggers=False)
-    log_access(**_FIELDS)
+    log_access(**ACCESS_FIELDS)
     assert (rendered, out.getvalue()) == ([], "")
 
 
@@ -252,8 +242,8 @@ def test_camel_case_credentials_in_the_path_are_masked_as_the_pipeline_masks_the
 ) -> None:
     """Any spelling of a credential parameter: the one-step line masks it, byte for byte as the processors do."""
     rendered = _spy_on_access_line(monkeypatch)
-    line = _fast_line({**_FIELDS, "path": path})
-    assert line == _general_line({**_FIELDS, "path": path})
+    line = _fast_line({**ACCESS_FIELDS, "path": path})
+    assert line == _general_line({**ACCESS_FIELDS, "path": path})
     assert rendered[0] is not None
     assert json.loads(line)["path"] == path.replace("abc", REDACTED)
 
@@ -271,7 +261,7 @@ def test_a_path_holding_a_hint_word_takes_the_checked_branch_with_the_same_bytes
         return heads[-1]
 
     monkeypatch.setattr(tokenrelay.access_log, "_access_head", spy)
-    line = _fast_line({**_FIELDS, "path": path})
-    assert line == _general_line({**_FIELDS, "path": path})
+    line = _fast_line({**ACCESS_FIELDS, "path": path})
+    assert line == _general_line({**ACCESS_FIELDS, "path": path})
     assert len(heads) == 1
     assert json.loads(line)["path"] == path

@@ -11,6 +11,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from tests.unit.observability.access_fields import ACCESS_FIELDS
 from tokenrelay.log import LineWriter, UtcTimestamper, configure_logging, log_access, render_json
 
 
@@ -114,26 +115,13 @@ def test_line_writer_writes_one_line_per_event_under_the_lock() -> None:
     assert out.getvalue() == "a\nb\n"
 
 
-_ACCESS_FIELDS: dict[str, object] = {
-    "route": "orders",
-    "method": "GET",
-    "path": "/o?id=",
-    "status": 200,
-    "upstream_status": 200,
-    "duration_ms": 1.5,
-    "token": "0123abcd",
-    "replayed": False,
-    "request_id": "rid-1",
-}
-
-
 def test_log_access_writes_exactly_the_line_of_the_structlog_call() -> None:
     """Same keys in the same order, context variables included; only the timestamp differs."""
     out = io.StringIO()
     configure_logging("info", "json", stream=out, cache_loggers=False)
-    structlog.contextvars.bind_contextvars(request_id="rid-1", tenant="t1")
-    log_access(**_ACCESS_FIELDS)
-    structlog.get_logger("tokenrelay.access").info("request", **_ACCESS_FIELDS)
+    structlog.contextvars.bind_contextvars(request_id=ACCESS_FIELDS["request_id"], tenant="t1")
+    log_access(**ACCESS_FIELDS)
+    structlog.get_logger("tokenrelay.access").info("request", **ACCESS_FIELDS)
     fast, slow = (json.loads(line) for line in out.getvalue().splitlines())
     del fast["timestamp"], slow["timestamp"]
     assert list(fast.items()) == list(slow.items())
@@ -144,7 +132,7 @@ def test_log_access_is_redacted_like_any_line() -> None:
     """The safety net still runs: a credential in the path is masked."""
     out = io.StringIO()
     configure_logging("info", "json", stream=out, cache_loggers=False)
-    log_access(**{**_ACCESS_FIELDS, "path": "/cb/Bearer abc.def"})
+    log_access(**{**ACCESS_FIELDS, "path": "/cb/Bearer abc.def"})
     assert json.loads(out.getvalue())["path"] == "/cb/Bearer ***"
 
 
@@ -152,7 +140,7 @@ def test_log_access_honours_the_configured_level() -> None:
     """At ``warning`` the access line (an info event) is not written."""
     out = io.StringIO()
     configure_logging("warning", "json", stream=out, cache_loggers=False)
-    log_access(**_ACCESS_FIELDS)
+    log_access(**ACCESS_FIELDS)
     assert out.getvalue() == ""
 
 
@@ -160,10 +148,10 @@ def test_log_access_is_seen_by_capture_logs() -> None:
     """Tests that capture events see the access line, whether or not our setup is installed."""
     configure_logging("info", "json", stream=io.StringIO(), cache_loggers=False)
     with capture_logs() as logs:
-        log_access(**_ACCESS_FIELDS)
+        log_access(**ACCESS_FIELDS)
     structlog.reset_defaults()
     with capture_logs() as again:
-        log_access(**_ACCESS_FIELDS)
+        log_access(**ACCESS_FIELDS)
     assert [entry["event"] for entry in (*logs, *again)] == ["request", "request"]
     assert logs[0]["route"] == "orders"
 
@@ -178,5 +166,5 @@ def test_log_access_follows_a_foreign_structlog_configuration() -> None:
         raise structlog.DropEvent
 
     structlog.configure(processors=[collect])
-    log_access(**_ACCESS_FIELDS)
+    log_access(**ACCESS_FIELDS)
     assert seen == ["request"]

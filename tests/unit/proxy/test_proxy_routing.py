@@ -6,25 +6,11 @@ from typing import Any
 
 import pytest
 
+from tests.unit.proxy.routing_support import BINDING
 from tokenrelay.grant.errors import ConfigError
-from tokenrelay.proxy import ProxyError, RouteTable, TokenBinding
+from tokenrelay.proxy import ProxyError, RouteTable
 from tokenrelay.proxy.routing import split_host
 from tokenrelay.settings import RouteSettings
-from tokenrelay.tokens import IssuedToken, RefreshPolicy, cache_key
-
-
-async def _never() -> IssuedToken:  # pragma: no cover - routing never fetches
-    raise AssertionError("not called")
-
-
-BINDING = TokenBinding(
-    key=cache_key(
-        "p", token_endpoint="http://idp/token", client_id="c", credential_digest="0" * 64,
-        auth_method="client_secret_basic", scope=None, audience=None, resource=(), params={},
-    ),
-    fetch=_never,
-    policy=RefreshPolicy(),
-)  # fmt: skip
 
 
 def table(*routes: dict[str, Any]) -> RouteTable:
