@@ -4,7 +4,9 @@ Three triggers, one path: load the file (with the same environment and flags as 
 it (``RuntimeHolder.reload``). A file that does not load or compile is logged with every bad path and the old
 runtime keeps serving. The file watch and the rotation check poll ``stat`` (cheap, works on every filesystem
 and through Kubernetes' symlink swaps, unlike inotify on a ConfigMap mount); their intervals are read from the
-current settings on every round, so a reload can change them.
+current settings on every round, so a reload can change them. An unexpected failure in one round (a bug, not a
+bad file) is logged by its type (``config_reload_failed``, ``credential_check_failed``) and the loops go on: a
+watch that died silently would leave a rotated secret unnoticed until the next restart.
 """
 
 from __future__ import annotations
@@ -74,9 +76,15 @@ class ReloadController:
             except ConfigError as exc:
                 self._holder.reload_failed(exc)
                 return False
+            except Exception as exc:  # the old config keeps serving, the loop lives on
+                _log.error("config_reload_failed", error=type(exc).__name__, path=str(self._path))
+                return False
             try:
                 await self._holder.reload(settings)
             except ConfigError:
+                return False
+            except Exception as exc:  # a bug must not end the watch loop that called us
+                _log.error("config_reload_failed", error=type(exc).__name__, path=str(self._path))
                 return False
             return True
 
@@ -103,7 +111,10 @@ class ReloadController:
         while True:
             await asyncio.sleep(self._holder.current.settings.server.secret_check_interval)
             async with self._lock:
-                await self._holder.check_rotation()
+                try:
+                    await self._holder.check_rotation()
+                except Exception as exc:  # one bad round must not end rotation checks
+                    _log.error("credential_check_failed", error=type(exc).__name__)
 
 
 def _stat_key(path: Path) -> _StatKey:
