@@ -287,6 +287,9 @@ class RouteSettings(_Section):
     retry_on_401: bool = True
     retry_statuses: tuple[int, ...] = (401,)
     max_replay_body: ByteSize = 1024 * 1024
+    #: Largest WebSocket message relayed (either way): aiohttp holds a whole message in memory before passing it
+    #: on, so this bounds the memory one connection can take. ``0`` = no limit. aiohttp's own default.
+    max_websocket_message: ByteSize = 4 * 1024 * 1024
 
 
 class ServerSettings(_Section):

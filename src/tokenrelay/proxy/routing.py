@@ -82,6 +82,7 @@ class Route:
     retry_on_401: bool
     retry_statuses: frozenset[int]
     max_replay_body: int
+    max_websocket_message: int
 
     def header_value(self, token: str) -> str:
         """The token header's value: the configured format with ``{token}`` filled in."""
@@ -313,6 +314,7 @@ def _compile(index: int, route: RouteSettings, bindings: Mapping[str, TokenBindi
         retry_on_401=route.retry_on_401,
         retry_statuses=frozenset(route.retry_statuses),
         max_replay_body=route.max_replay_body,
+        max_websocket_message=route.max_websocket_message,
     )
 
 

@@ -51,7 +51,9 @@ async def proxy_websocket(
     upstream = await _connect(session, match, headers, protocols, refresh, outcome)
     try:
         protocols_out = [upstream.protocol] if upstream.protocol else []
-        downstream = web.WebSocketResponse(protocols=protocols_out, max_msg_size=0, autoclose=False)
+        downstream = web.WebSocketResponse(
+            protocols=protocols_out, max_msg_size=match.route.max_websocket_message, autoclose=False
+        )
         await downstream.prepare(request)
         outcome.status = 101
         await _pump_both(downstream, upstream)
@@ -73,7 +75,12 @@ async def _connect(
         try:
             async with asyncio.timeout(route.timeout.total or route.timeout.sock_connect):
                 upstream = await session.ws_connect(
-                    match.url, headers=headers, protocols=protocols, ssl=route.ssl, max_msg_size=0, autoclose=False
+                    match.url,
+                    headers=headers,
+                    protocols=protocols,
+                    ssl=route.ssl,
+                    max_msg_size=route.max_websocket_message,
+                    autoclose=False,
                 )
         except aiohttp.WSServerHandshakeError as exc:
             outcome.upstream_status = exc.status
@@ -127,7 +134,9 @@ async def _pipe(
             await sink.close(code=code, message=(message.extra or "").encode())
             return code
         elif message.type is WSMsgType.ERROR:
-            _log.warning("websocket_error", error=type(source.exception()).__name__)
-            return int(WSCloseCode.INTERNAL_ERROR)
+            error = source.exception()
+            _log.warning("websocket_error", error=type(error).__name__)
+            # a message over routes[].max_websocket_message closes both sides with 1009, anything else with 1011
+            return int(error.code) if isinstance(error, aiohttp.WebSocketError) else int(WSCloseCode.INTERNAL_ERROR)
         elif message.type in (WSMsgType.CLOSING, WSMsgType.CLOSED):
             return None

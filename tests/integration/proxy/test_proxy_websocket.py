@@ -100,3 +100,32 @@ async def test_client_closing_the_websocket_closes_the_upstream(
     async with asyncio.timeout(5):
         await done.wait()
     assert closed == [4002]
+
+
+async def test_a_message_over_the_limit_closes_with_1009_and_never_reaches_the_upstream(
+    make_proxy: MakeProxy, upstream: Upstream, session: aiohttp.ClientSession
+) -> None:
+    """aiohttp holds a whole message in memory: ``max_websocket_message`` bounds what one connection can take."""
+    received: list[int] = []
+    upstream_closed = asyncio.Event()
+
+    async def respond(request: web.BaseRequest) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            received.append(len(message.data))
+            await ws.send_str(f"got {len(message.data)}")
+        upstream_closed.set()
+        return ws
+
+    upstream.respond = respond
+    proxy = await make_proxy({"max_websocket_message": 1024})
+    async with session.ws_connect(proxy.make_url("/ws")) as ws:
+        await ws.send_bytes(b"x" * 1000)  # under the limit: relayed
+        assert (await asyncio.wait_for(ws.receive(), 5)).data == "got 1000"
+        await ws.send_bytes(b"x" * 2000)  # over it: refused
+        message = await asyncio.wait_for(ws.receive(), 5)
+    await asyncio.wait_for(upstream_closed.wait(), 5)
+    assert message.type is WSMsgType.CLOSE
+    assert message.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    assert received == [1000]
