@@ -107,10 +107,14 @@ async def load(
                 remaining -= 1
                 started = time.perf_counter()
                 method = "POST" if body else "GET"
-                async with session.request(method, url, data=body or None) as response:
-                    await response.read()
-                    if response.status != 200:
-                        errors += 1
+                try:
+                    async with session.request(method, url, data=body or None) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors += 1
+                except aiohttp.ClientError:  # counted, like a non-200: one failure must not end the run
+                    errors += 1
+                    continue
                 latencies.append(time.perf_counter() - started)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -128,6 +132,8 @@ async def measure(name: str, url: str, pid: int | None, options: argparse.Namesp
     elapsed = time.perf_counter() - started
     after = cpu_seconds(pid) if pid else None
     cpu, user = (after[0] - before[0], after[1] - before[1]) if after and before else (None, None)
+    if len(latencies) < 2:
+        raise SystemExit(f"{name}: {errors} of {errors + len(latencies)} requests failed; nothing to measure")
     cuts = statistics.quantiles(latencies, n=100)
     return Phase(name, len(latencies), errors, elapsed, cpu, user, cuts[49] * 1e3, cuts[98] * 1e3)
 
