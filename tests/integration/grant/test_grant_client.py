@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
 import pytest
 import structlog
 from aiohttp import web
@@ -179,8 +180,22 @@ async def test_connection_refused_raises_transport_error(unused_loopback_port: i
     assert isinstance(caught.value.__cause__, aiohttp.ClientError)
 
 
+class _NoSuchHost(aiohttp.abc.AbstractResolver):
+    """A resolver that knows no host: name resolution fails without a DNS query leaving the machine."""
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[aiohttp.abc.ResolveResult]:
+        raise OSError(f"no such host: {host}")
+
+    async def close(self) -> None:
+        return None
+
+
 async def test_unknown_host_raises_transport_error() -> None:
-    async with ClientCredentials(config("http://tokenrelay-test.invalid")) as client:
+    connector = aiohttp.TCPConnector(resolver=_NoSuchHost())
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        ClientCredentials(config("http://tokenrelay-test.invalid"), session=session) as client,
+    ):
         with pytest.raises(TransportError):
             await client.get_token(http_options={"timeout": 5})
 
